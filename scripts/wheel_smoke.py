@@ -1,0 +1,47 @@
+"""Use the installed pipeline the way a user would, with every network connection refused.
+
+Run by scripts/check_wheel.py inside a fresh virtual environment that holds only
+the wheel and its requirements (not this project).
+"""
+import socket
+import sys
+
+
+def _refuse(*args, **kwargs):
+    raise RuntimeError(f"network access attempted: {args[:2]}")
+
+
+# Before spaCy or transformers are imported, so nothing can connect unnoticed.
+socket.socket.connect = _refuse
+socket.create_connection = _refuse
+socket.getaddrinfo = _refuse
+
+import importlib.util  # noqa: E402
+
+import spacy  # noqa: E402
+
+TEXT = "患者否认高血压病史，3天前出现发热、咳嗽，口服阿莫西林胶囊后好转。"
+
+
+def main(package: str = "zh_medner_trf") -> None:
+    assert importlib.util.find_spec("zh_medner") is None, "the project package leaked into the wheel check"
+    nlp = spacy.load(package)
+    expected = ["transformer", "ner", "entity_ruler", "sentencizer", "negex", "uncertainty"]
+    assert nlp.pipe_names == expected, nlp.pipe_names
+    doc = nlp(TEXT)
+    print("pipeline:", nlp.pipe_names)
+    for ent in doc.ents:
+        print(f"  {ent.text}\t{ent.label_}\tnegex={ent._.negex}\tuncertain={ent._.uncertain}\tid={ent.ent_id_}")
+    assert any(e.label_ == "DRU" and "阿莫西林" in e.text for e in doc.ents), "drug dictionary found no 阿莫西林"
+    # The shipped termset, independent of what this (possibly tiny) model predicts:
+    gold = nlp.make_doc(TEXT)
+    gold.ents = [gold.char_span(4, 7, label="DIS"), gold.char_span(15, 17, label="SYM")]
+    for name in ("sentencizer", "negex", "uncertainty"):
+        gold = nlp.get_pipe(name)(gold)
+    flags = [(e.text, e._.negex) for e in gold.ents]
+    assert flags == [("高血压", True), ("发热", False)], flags
+    print("wheel OK: loads offline, entities, ent._.negex, ent._.uncertain")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import pytest
+import spacy
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def nlp():
+    return spacy.blank("zh")
+
+
+def needs_shared(*parts: str) -> Path:
+    """The path under ../shared/data, or skip: that data is research-licensed and read by path only."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (research data lives in ../shared/data beside the checkout)")
+    return path
+
+
+# What a workflow run writes, and what never belongs in a copy of the project.
+_NOT_COPIED = (".venv", ".git", "training", "metrics", "pipelines", "corpus", "packages", "encoders", "project.lock", "__pycache__", ".pytest_cache", "*.egg-info")
+
+
+@pytest.fixture(scope="session")
+def workflow_project(tmp_path_factory):
+    """A copy of the project after `spacy project run all` with a few training steps.
+
+    Everything runs as a user would: convert the embedded Label Studio corpus, train
+    on the random stand-in encoder, evaluate, assemble, package, and check the
+    wheel offline in a fresh virtual environment.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    project = tmp_path_factory.mktemp("workflow") / "zh-medner"
+    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    cmd = [sys.executable, "-m", "spacy", "project", "run", "all", str(project),
+           "--vars.max_steps", "6", "--vars.eval_frequency", "3", "--vars.warmup_steps", "2"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    log = result.stdout + result.stderr
+    (project / "workflow.log").write_text(log, encoding="utf8")
+    assert result.returncode == 0, log[-6000:]
+    return project

@@ -1,0 +1,62 @@
+"""The assembled pipeline: drug dictionary, sentence splitting, negation, uncertainty."""
+import pytest
+import spacy
+from confection import Config
+
+from zh_medner import context
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+TEXT = "患者否认糖尿病史，今日出现发热，考虑肺炎，予阿莫西林胶囊口服。"
+GOLD = [("糖尿病", "DIS"), ("发热", "SYM"), ("肺炎", "DIS")]
+
+
+@pytest.fixture(scope="module")
+def assembled(workflow_project):
+    return spacy.load(workflow_project / "pipelines" / "medner_trf")
+
+
+def with_gold_findings(nlp, text, gold):
+    """Run the clinical layer on gold findings, so the test does not depend on a few-step model."""
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(text.index(t), text.index(t) + len(t), label=label) for t, label in gold]
+    for name, proc in nlp.pipeline:
+        if name not in ("transformer", "ner"):
+            doc = proc(doc)
+    return doc
+
+
+def test_pipeline_order(assembled):
+    assert assembled.pipe_names == ["transformer", "ner", "entity_ruler", "sentencizer", "negex", "uncertainty"]
+
+
+def test_negated_and_affirmed_findings_in_one_text(assembled):
+    doc = with_gold_findings(assembled, TEXT, GOLD)
+    status = {e.text: (e._.negex, e._.uncertain) for e in doc.ents}
+    assert status["糖尿病"] == (True, False)
+    assert status["发热"] == (False, False)
+    assert status["肺炎"] == (False, True)
+
+
+def test_ruler_adds_the_drug_with_its_generic_id(assembled):
+    doc = with_gold_findings(assembled, TEXT, GOLD)
+    drugs = [e for e in doc.ents if e.label_ == "DRU"]
+    assert [d.text for d in drugs] == ["阿莫西林胶囊"]
+    assert drugs[0].ent_id_ == "阿莫西林"
+
+
+def test_full_pipeline_runs_on_a_long_record(assembled):
+    doc = assembled(TEXT * 80)  # ~2500 characters: strided windows, no length error
+    assert len(doc) == len(TEXT) * 80
+    assert any(e.label_ == "DRU" for e in doc.ents)
+
+
+def test_assemble_config_matches_the_rules_pipeline():
+    """configs/assemble.cfg and zh_medner.context describe the same clinical layer."""
+    cfg = Config().from_disk(ROOT / "configs" / "assemble.cfg", interpolate=False)
+    assert cfg["components"]["sentencizer"]["punct_chars"] == context.SENTENCE_PUNCT
+    assert cfg["components"]["negex"]["ent_types"] == context.NEGATION_TYPES
+    assert cfg["components"]["uncertainty"]["ent_types"] == context.UNCERTAINTY_TYPES
+    assert cfg["components"]["uncertainty"]["extension_name"] == "uncertain"

@@ -1,0 +1,170 @@
+"""Scoring of the clinical context components (negation, uncertainty) on gold entities.
+
+The evaluation set (assets/negation_eval.jsonl) holds one sentence a line:
+``{"id", "text", "case", "entities": [{"start", "end", "label", "status"}]}`` with
+status ``negated`` | ``uncertain`` | ``affirmed``. Gold entities are put on the doc,
+the context components run, and ``ent._.negex`` / ``ent._.uncertain`` are compared
+with the gold status: for "negated", a positive is an entity whose gold status is
+negated and a predicted positive is one with ``_.negex`` set (likewise for
+"uncertain" with ``_.uncertain``).
+"""
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+STATUSES = ("negated", "uncertain", "affirmed")
+RECORD_KEYS = ("id", "text", "case", "entities")
+ENTITY_KEYS = ("start", "end", "label", "status")
+# gold status -> the Span extension that should be set for it
+DIMENSIONS = {"negated": "negex", "uncertain": "uncertain"}
+
+
+class EvalDataError(ValueError):
+    """A record of the evaluation set is malformed; the message names file and line."""
+
+
+def _where(record: Dict[str, Any], source: str, index: int) -> str:
+    return f"{source}:{record.get('line', index + 1)}"
+
+
+def check_record(record: Any, where: str) -> Dict[str, Any]:
+    """Return the record if it is well formed, else raise EvalDataError naming `where`."""
+    if not isinstance(record, dict):
+        raise EvalDataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise EvalDataError(f"{where}: missing key(s) {missing}")
+    text = record["text"]
+    if not isinstance(text, str) or not text:
+        raise EvalDataError(f"{where}: 'text' must be a non-empty string")
+    if not isinstance(record["entities"], list):
+        raise EvalDataError(f"{where}: 'entities' must be a list")
+    for i, ent in enumerate(record["entities"]):
+        if not isinstance(ent, dict):
+            raise EvalDataError(f"{where}: entity {i} must be a JSON object")
+        missing = [k for k in ENTITY_KEYS if k not in ent]
+        if missing:
+            raise EvalDataError(f"{where}: entity {i} is missing key(s) {missing}")
+        start, end = ent["start"], ent["end"]
+        if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or isinstance(end, bool):
+            raise EvalDataError(f"{where}: entity {i} offsets must be integers")
+        if not 0 <= start < end <= len(text):
+            raise EvalDataError(
+                f"{where}: entity {i} offsets [{start}, {end}) out of range for a text of {len(text)} characters"
+            )
+        if ent["status"] not in STATUSES:
+            raise EvalDataError(f"{where}: entity {i} status {ent['status']!r} is not one of {list(STATUSES)}")
+        if not isinstance(ent["label"], str) or not ent["label"]:
+            raise EvalDataError(f"{where}: entity {i} label must be a non-empty string")
+    return record
+
+
+def read_eval_set(path: Union[str, Path]) -> List[Dict[str, Any]]:
+    """Read a JSONL evaluation set; each record gets its 1-based line number as 'line'."""
+    path = Path(path)
+    if not path.exists():
+        raise EvalDataError(f"{path}: no such file")
+    records = []
+    with path.open(encoding="utf8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise EvalDataError(f"{where}: invalid JSON ({err.msg})") from None
+            check_record(record, where)
+            records.append({**record, "line": line_no})
+    if not records:
+        raise EvalDataError(f"{path}: no records")
+    return records
+
+
+def gold_doc(nlp: Language, record: Dict[str, Any], where: str) -> Doc:
+    """A doc of the record's text with its gold entities as doc.ents."""
+    doc = nlp.make_doc(record["text"])
+    spans = []
+    for i, ent in enumerate(record["entities"]):
+        span = doc.char_span(ent["start"], ent["end"], label=ent["label"], alignment_mode="strict")
+        if span is None:
+            raise EvalDataError(
+                f"{where}: entity {i} [{ent['start']}, {ent['end']}) "
+                f"'{record['text'][ent['start']:ent['end']]}' does not align with token boundaries"
+            )
+        spans.append(span)
+    try:
+        doc.ents = spans
+    except ValueError as err:
+        raise EvalDataError(f"{where}: entities cannot be set ({err})") from None
+    return doc
+
+
+def _prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"p": p, "r": r, "f": f, "tp": tp, "fp": fp, "fn": fn, "support": tp + fn}
+
+
+def predicted_status(negated: bool, uncertain: bool) -> str:
+    if negated and uncertain:
+        return "negated+uncertain"
+    return "negated" if negated else "uncertain" if uncertain else "affirmed"
+
+
+def score_context(nlp: Language, records: List[Dict[str, Any]], source: str = "eval") -> Dict[str, Any]:
+    """Score negation and uncertainty of `nlp` (a pipeline with context components,
+    e.g. zh_medner.context.context_pipeline()) on gold-annotated records.
+
+    Returns {"negated": {p, r, f, tp, fp, fn, support}, "uncertain": {...},
+    "sentences", "entities", "by_case": {case: {"entities", "errors"}}, "errors": [...]}.
+    """
+    counts = {dim: Counter() for dim in DIMENSIONS}
+    by_case: Dict[str, Counter] = defaultdict(Counter)
+    errors = []
+    n_ents = 0
+    for index, record in enumerate(records):
+        where = _where(record, source, index)
+        check_record(record, where)
+        doc = gold_doc(nlp, record, where)
+        for _, proc in nlp.pipeline:
+            doc = proc(doc)
+        gold_by_offsets = {(e["start"], e["end"]): e for e in record["entities"]}
+        for ent in doc.ents:
+            gold = gold_by_offsets[(ent.start_char, ent.end_char)]
+            n_ents += 1
+            by_case[record["case"]]["entities"] += 1
+            flags = {dim: bool(getattr(ent._, ext)) for dim, ext in DIMENSIONS.items()}
+            wrong = False
+            for dim, pred in flags.items():
+                is_gold = gold["status"] == dim
+                key = "tp" if pred and is_gold else "fp" if pred else "fn" if is_gold else "tn"
+                counts[dim][key] += 1
+                wrong = wrong or key in ("fp", "fn")
+            if wrong:
+                by_case[record["case"]]["errors"] += 1
+                errors.append(
+                    {
+                        "id": record["id"],
+                        "line": record.get("line"),
+                        "case": record["case"],
+                        "text": record["text"],
+                        "entity": ent.text,
+                        "label": ent.label_,
+                        "gold": gold["status"],
+                        "predicted": predicted_status(flags["negated"], flags["uncertain"]),
+                    }
+                )
+    scores: Dict[str, Any] = {dim: _prf(c["tp"], c["fp"], c["fn"]) for dim, c in counts.items()}
+    scores["sentences"] = len(records)
+    scores["entities"] = n_ents
+    scores["by_case"] = {
+        case: {"entities": c["entities"], "errors": c["errors"]} for case, c in sorted(by_case.items())
+    }
+    scores["errors"] = errors
+    return scores
