@@ -1,6 +1,6 @@
 """Build the DRU entity_ruler patterns from the CMeKG pickle in the pycmekg sdist.
 
-    python scripts/build_drug_patterns.py assets/pycmekg-0.2.5.tar.gz assets/drug_patterns.json
+    python scripts/build_drug_patterns.py assets/PyCMeKG-0.2.5.tar.gz assets/drug_patterns.json
 
 Writes a JSON array (what ``srsly.read_json.v1`` loads) of
 ``{"label": "DRU", "pattern": ..., "id": <generic>}``, one pattern per line,
@@ -9,13 +9,12 @@ into place, so a failed run leaves the old file alone.
 """
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import srsly
 import typer
 
+from zh_medner.converters import write_atomic
 from zh_medner.drug_dictionary import build_patterns, load_cmekg
 
 
@@ -23,23 +22,6 @@ def dump_patterns(patterns: list) -> str:
     """A JSON array with one pattern object per line (small, diff-friendly)."""
     lines = ",\n".join(json.dumps(p, ensure_ascii=False) for p in patterns)
     return "[\n" + lines + "\n]\n" if patterns else "[]\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf8") as f:
-            f.write(text)
-        srsly.read_json(tmp)  # must load the way the pipeline loads it
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(
@@ -50,7 +32,9 @@ def main(
     kg = load_cmekg(sdist)
     stats: dict = {}
     patterns = build_patterns(kg, stats)
-    write_atomic(output, dump_patterns(patterns))
+    text = dump_patterns(patterns)
+    srsly.json_loads(text)  # must load the way the pipeline loads it (srsly.read_json.v1)
+    write_atomic(output, lambda tmp: tmp.write_text(text, encoding="utf8"))
     typer.echo(f"CMeKG subjects read:      {len(kg)}")
     typer.echo(f"patterns written:         {stats['patterns']} -> {output}")
     typer.echo(f"generic ids:              {stats['generics']}")

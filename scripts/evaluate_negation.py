@@ -8,8 +8,9 @@ Gold entities are set on each doc, the rules-only context pipeline
 compared with the gold status. Prints P/R/F1 for "negated" and "uncertain",
 error counts per case tag and up to 20 errors; writes the metrics as JSON.
 """
+import unicodedata
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import srsly
 import typer
@@ -19,6 +20,19 @@ from zh_medner.context import context_pipeline
 from zh_medner.context_eval import EvalDataError, read_eval_set, score_context
 
 MAX_ERRORS_SHOWN = 20
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def print_table(rows: Sequence[Sequence], header: Sequence[str]) -> None:
+    """A plain table whose columns line up with Chinese text (wide characters count twice)."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    print("\n".join(lines) + "\n")
 
 
 def main(
@@ -42,12 +56,12 @@ def main(
         (dim, f"{s['p']:.3f}", f"{s['r']:.3f}", f"{s['f']:.3f}", s["support"], s["tp"], s["fp"], s["fn"])
         for dim, s in ((d, scores[d]) for d in ("negated", "uncertain"))
     ]
-    msg.table(rows, header=("", "P", "R", "F1", "support", "TP", "FP", "FN"), divider=True)
+    print_table(rows, header=("", "P", "R", "F1", "support", "TP", "FP", "FN"))
 
     case_rows = [(case, c["entities"], c["errors"]) for case, c in scores["by_case"].items() if c["errors"]]
     if case_rows:
         msg.divider("Errors per case tag")
-        msg.table(sorted(case_rows, key=lambda r: (-r[2], r[0])), header=("case", "entities", "errors"), divider=True)
+        print_table(sorted(case_rows, key=lambda r: (-r[2], r[0])), header=("case", "entities", "errors"))
 
     errors = scores["errors"]
     if errors:
@@ -56,7 +70,7 @@ def main(
             (e["id"], e["text"], f"{e['entity']} ({e['label']})", e["gold"], e["predicted"])
             for e in errors[:MAX_ERRORS_SHOWN]
         ]
-        msg.table(err_rows, header=("id", "text", "entity", "gold", "predicted"), divider=True)
+        print_table(err_rows, header=("id", "text", "entity", "gold", "predicted"))
     else:
         msg.good("No errors")
 

@@ -156,10 +156,15 @@ def test_split_form_and_salts():
     assert split_form("盐酸二甲双胍缓释片") == ("盐酸二甲双胍", "缓释片")
     assert split_form("注射用头孢曲松钠") == ("头孢曲松钠", "注射用")
     assert split_form("阿莫西林") == ("阿莫西林", None)
+    assert split_form("咪康唑阴道胶囊") == ("咪康唑", "阴道胶囊")
+    assert split_form("阿昔洛韦葡萄糖注射液") == ("阿昔洛韦", "葡萄糖注射液")
+    assert split_form("葡萄糖氯化钠注射液") == ("葡萄糖氯化钠", "注射液")  # the drug itself
+    assert split_form("吸入用硫酸沙丁胺醇溶液") == ("硫酸沙丁胺醇", "吸入用溶液")
     assert strip_salt("盐酸二甲双胍") == "二甲双胍"
     assert strip_salt("肝素钠") == "肝素"
     assert strip_salt("瑞舒伐他汀钙") == "瑞舒伐他汀"
-    for inorganic in ["氯化钠", "碳酸氢钠", "硫酸镁", "葡萄糖酸钙", "硫酸亚铁", "活性钙", "硝酸甘油"]:
+    for inorganic in ["氯化钠", "碳酸氢钠", "硫酸镁", "葡萄糖酸钙", "硫酸亚铁", "活性钙", "硝酸甘油",
+                      "五维葡钙", "乳酸菌素", "乳酸亚铁片"]:
         assert strip_salt(inorganic) == inorganic
 
 
@@ -295,3 +300,26 @@ def test_committed_patterns_tag_text(committed):
     assert ("格华止", "DRU", "二甲双胍") in ents
     doc = nlp("予头孢曲松抗感染，肝素钠抗凝")
     assert [(e.text, e.ent_id_) for e in doc.ents] == [("头孢曲松", "头孢曲松"), ("肝素钠", "肝素")]
+
+
+# --------------------------------------------------------------------------
+# the build script
+# --------------------------------------------------------------------------
+
+
+def test_build_script_writes_json_array(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_drug_patterns", ROOT / "scripts" / "build_drug_patterns.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    sdist = _sdist(tmp_path, SMALL_KG)  # PyCMeKG-0.0.tar.gz, as pip names it
+    out = tmp_path / "assets" / "drug_patterns.json"
+    out.parent.mkdir()
+    out.write_text("old", encoding="utf8")
+    script.main(sdist, out)
+    assert srsly.read_json(out) == build_patterns(SMALL_KG)
+    assert out.read_text(encoding="utf8").startswith("[\n{")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["drug_patterns.json"]  # no temp left
+    printed = capsys.readouterr().out
+    assert "brand -> generic links" in printed and "short_brand" in printed

@@ -7,6 +7,11 @@ the context components run, and ``ent._.negex`` / ``ent._.uncertain`` are compar
 with the gold status: for "negated", a positive is an entity whose gold status is
 negated and a predicted positive is one with ``_.negex`` set (likewise for
 "uncertain" with ``_.uncertain``).
+
+Annotation conventions of the set: a finding asked about (有没有发烧？, 是不是胃炎？,
+观察有无出血) is "uncertain"; a test item (ITE) is "negated" when its result is
+negative or normal (尿蛋白阴性, 心电图未见异常); entities of types the negation
+component does not cover by default (DRU, PRO, BOD, EQU, MIC) are "affirmed".
 """
 import json
 from collections import Counter, defaultdict

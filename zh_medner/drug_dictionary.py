@@ -10,7 +10,7 @@ subjects), 商品名 (brand names, on generic subjects), 成份, 药品类型, �
 generic (active ingredient) name: the CMeKG 通用名 with bracketed notes, the
 dosage form (片, 胶囊, 注射用 ...) and salt words (盐酸 ..., ...钠) removed
 when what is left is a drug name in its own right.  So 阿莫西林胶囊,
-阿莫西林, and the brand 再林 (通用名 阿莫西林分散片) all get the id 阿莫西林,
+阿莫西林, and the brand 阿莫仙 (通用名 阿莫西林胶囊) all get the id 阿莫西林,
 and a generic maps to itself.  A product whose stem is not a known drug
 keeps its own name as id (六味地黄丸 -> 六味地黄丸).
 
@@ -144,17 +144,21 @@ ORAL_SUFFIXES = frozenset({
     "口腔崩解片", "口崩片", "舌下片", "薄膜衣片", "糖衣片", "胶囊", "缓释胶囊",
     "控释胶囊", "肠溶胶囊", "软胶囊", "硬胶囊", "胶丸", "滴丸", "颗粒", "颗粒剂",
     "冲剂", "干混悬剂", "混悬液", "混悬剂", "口服液", "口服溶液", "糖浆", "合剂",
-    "丸", "散", "缓释微丸", "微丸",
+    "丸", "散", "缓释微丸", "微丸", "散剂", "丸剂", "片剂", "胶囊剂", "口内崩解片",
 })
-INJECTABLE_SUFFIXES = frozenset({"注射液", "注射剂", "粉针", "粉针剂", "输液", "注射用乳剂"})
+INJECTABLE_SUFFIXES = frozenset(
+    {"注射液", "注射剂", "粉针", "粉针剂", "输液", "注射用乳剂", "注射用液"}
+)
 OTHER_SUFFIXES = frozenset({
     "溶液", "滴剂", "滴眼液", "眼膏", "眼用凝胶", "滴耳液", "滴鼻液", "鼻喷雾剂",
     "喷雾剂", "气雾剂", "吸入剂", "粉雾剂", "吸入粉雾剂", "软膏", "乳膏", "凝胶",
     "贴剂", "贴片", "栓", "栓剂", "搽剂", "洗剂", "酊", "酊剂", "乳剂", "阴道片",
-    "阴道泡腾片", "粘贴片", "胶浆", "雾化液", "雾化吸入溶液", "吸入溶液",
+    "阴道泡腾片", "粘贴片", "胶浆", "雾化液", "雾化吸入溶液", "吸入溶液", "喷剂",
+    "鼻喷剂",
 })
 FORM_SUFFIXES = _longest_first(ORAL_SUFFIXES | INJECTABLE_SUFFIXES | OTHER_SUFFIXES)
-FORM_PREFIXES = _longest_first({"注射用", "静注", "静脉注射用"})
+INJECTABLE_PREFIXES = frozenset({"注射用", "静注", "静脉注射用"})
+FORM_PREFIXES = _longest_first(INJECTABLE_PREFIXES | {"吸入用", "外用", "口服"})
 # forms invented for a generic, for the route its CMeKG products have
 ORAL_VARIANTS = ("片", "胶囊")
 INJECTABLE_VARIANTS = ("注射液",)
@@ -174,28 +178,72 @@ _ION_CHARS = "钠钾钙镁锌铁铝铵锂铜银汞钡铋锰硒锶"
 _INORGANIC_ENDINGS = tuple("化氢酸盐葡磷合磺") + tuple(_ION_CHARS)
 
 
+# words glued in front of a form (阴道胶囊, 吸入气雾剂, 泡腾颗粒, 缓释贴片)
+FORM_MODIFIERS = _longest_first(
+    {"阴道", "泡腾", "缓释", "肠溶", "控释", "吸入", "鼻用", "鼻", "外用", "口腔", "舌下", "眼用"}
+)
+_NON_ORAL_MODIFIERS = ("阴道", "吸入", "鼻", "外用", "眼用")
+# infusion carriers: 阿昔洛韦葡萄糖注射液, 乳酸左氧氟沙星氯化钠注射液
+INFUSION_CARRIERS = _longest_first({"葡萄糖氯化钠", "葡萄糖", "氯化钠"})
+
+
 def split_form(name: str) -> Tuple[str, Optional[str]]:
     """Split the dosage form off ``name``: 阿莫西林胶囊 -> (阿莫西林, 胶囊),
-    注射用头孢曲松钠 -> (头孢曲松钠, 注射用); (name, None) when there is none."""
-    for prefix in FORM_PREFIXES:
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return name[len(prefix):], prefix
-    for suffix in FORM_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)], suffix
-    return name, None
+    注射用头孢曲松钠 -> (头孢曲松钠, 注射用), 咪康唑阴道胶囊 -> (咪康唑, 阴道胶囊),
+    阿昔洛韦葡萄糖注射液 -> (阿昔洛韦, 葡萄糖注射液), 吸入用布地奈德混悬液 ->
+    (布地奈德, 吸入用混悬液); (name, None) when there is none."""
+    stem, prefix, suffix = name, "", ""
+    for p in FORM_PREFIXES:
+        if stem.startswith(p) and len(stem) > len(p):
+            stem, prefix = stem[len(p):], p
+            break
+    for s in FORM_SUFFIXES:
+        if stem.endswith(s) and len(stem) > len(s):
+            stem, suffix = stem[: -len(s)], s
+            changed = True
+            while changed:
+                changed = False
+                for mod in FORM_MODIFIERS:
+                    if stem.endswith(mod) and len(stem) > len(mod) + 1:
+                        stem, suffix, changed = stem[: -len(mod)], mod + suffix, True
+                        break
+            for carrier in INFUSION_CARRIERS:
+                rest = stem[: -len(carrier)]
+                if stem.endswith(carrier) and len(rest) >= 3 and not rest.endswith(INFUSION_CARRIERS):
+                    stem, suffix = rest, carrier + suffix
+                    break
+            break
+    return stem, (prefix + suffix) or None
+
+
+def form_route(form: Optional[str]) -> str:
+    """'injectable', 'oral' (also for no form) or 'other' (topical, eye ...)."""
+    if form is None:
+        return "oral"
+    if form.startswith(tuple(INJECTABLE_PREFIXES)) or form.endswith(tuple(INJECTABLE_SUFFIXES)):
+        return "injectable"
+    if any(m in form for m in _NON_ORAL_MODIFIERS) or form.startswith(("吸入用", "外用")):
+        return "other"
+    if form.startswith("口服"):
+        return "oral"
+    base = next((s for s in FORM_SUFFIXES if form.endswith(s)), None)
+    return "oral" if base in ORAL_SUFFIXES else "other"
 
 
 def strip_salt(name: str) -> str:
     """The active moiety of a salt name, or ``name`` unchanged.
 
     盐酸二甲双胍 -> 二甲双胍, 肝素钠 -> 肝素, 盐酸万古霉素 -> 万古霉素;
-    inorganic salts stay whole: 硫酸镁, 氯化钠, 碳酸氢钠, 葡萄糖酸钙.
+    inorganic salts stay whole: 硫酸镁, 氯化钠, 碳酸氢钠, 葡萄糖酸钙.  Meant
+    for substance names: a product name (乳酸亚铁片) is returned unchanged.
     """
+    if split_form(name)[1] is not None:
+        return name
     for salt in SALT_PREFIXES:
         if name.startswith(salt):
-            rest = name[len(salt):]
-            if len(rest) >= 3 and rest[0] not in _ION_CHARS and not rest.endswith(_INORGANIC_ENDINGS):
+            rest = name[len(salt):].lstrip("—－-")
+            # (乳酸菌 is a bacterium, not a lactate)
+            if len(rest) >= 3 and rest[0] not in _ION_CHARS + "菌" and not rest.endswith(_INORGANIC_ENDINGS):
                 name = rest
             break
     for salt in SALT_SUFFIXES:
@@ -222,9 +270,10 @@ def route_variants(base: str, form: Optional[str]) -> Set[str]:
     """Common forms of ``base`` for the route of ``form``: oral (or none) ->
     base片, base胶囊; injectable -> base注射液, 注射用base; topical, eye drops
     ... -> nothing."""
-    if form in INJECTABLE_SUFFIXES or form in FORM_PREFIXES:
+    route = form_route(form)
+    if route == "injectable":
         return {base + f for f in INJECTABLE_VARIANTS} | {INJECTABLE_PREFIX + base}
-    if form is None or form in ORAL_SUFFIXES:
+    if route == "oral":
         return {base + f for f in ORAL_VARIANTS}
     return set()
 
@@ -292,7 +341,9 @@ EVERYDAY_WORDS = frozenset("""
 # (血葡萄糖, 胰岛素抵抗, 维生素D缺乏, 维生素K依赖因子, 氨基酸代谢; 维生素B is
 # mostly the head of 维生素B<sub>6</sub>).  Longer names (葡萄糖注射液,
 # 胰岛素注射液, 维生素K1) stay.
-AMBIGUOUS_SUBSTANCES = frozenset("葡萄糖 胰岛素 氨基酸 维生素B 维生素D 维生素K".split())
+AMBIGUOUS_SUBSTANCES = frozenset(
+    "葡萄糖 口服葡萄糖 胰岛素 氨基酸 维生素B 维生素D 维生素K".split()  # 口服葡萄糖耐量试验
+)
 # General words that are not drug names (classes, forms, TCM function phrases)
 GENERAL_WORDS = frozenset("""
 中药 西药 药物 药品 制剂 针剂 抗生素 激素 疫苗 营养液 平衡液
@@ -363,12 +414,16 @@ def is_precise_name(name: str, non_drug_terms: Iterable[str] = ()) -> bool:
 # --------------------------------------------------------------------------
 
 
+_HYDRATE = re.compile(r"(?:倍半|半|一|二|三|四|五|六|七|八)?水合物$|^是")
+
+
 def ingredient_names(kg: dict) -> Counter:
-    """Cleaned 成份 objects, counted over drug subjects (one per subject)."""
+    """Cleaned 成份 objects, counted over drug subjects (one per subject);
+    hydrates count as the substance (头孢克肟三水合物 -> 头孢克肟)."""
     counts: Counter = Counter()
     for props in kg.values():
         if is_drug(props):
-            counts.update({clean_name(o) for o in props.get("成份", ())} - {""})
+            counts.update({_HYDRATE.sub("", clean_name(o)) for o in props.get("成份", ())} - {""})
     return counts
 
 
@@ -472,9 +527,11 @@ class PatternBuilder:
         """Active-ingredient id of a cleaned generic product name:
         盐酸二甲双胍片 -> 二甲双胍; 六味地黄丸 (unknown stem) -> 六味地黄丸."""
         stem, form = split_form(name)
-        base = strip_salt(stem)
-        if form is not None and (stem in self.known or base != stem) and self._usable(stem):
-            name = stem
+        if form is not None:
+            if (stem in self.known or strip_salt(stem) != stem) and self._usable(stem):
+                name = stem
+            else:
+                return name  # a product whose stem is no known drug: its own id
         base = strip_salt(name)
         # a salt's base is a chemical name: CMeKG's noisy symptom lists (肝素
         # under 骨质疏松症) do not block it, the word lists do
@@ -484,6 +541,9 @@ class PatternBuilder:
 
     def add(self, pattern: str, generic: str, rank: int) -> None:
         self.candidates[pattern][(rank, generic)] += 1
+        ascii_dash = pattern.replace("—", "-").replace("－", "-")
+        if ascii_dash != pattern:  # CMeKG writes L—谷氨酰胺, text mostly L-谷氨酰胺
+            self.candidates[ascii_dash][(RANK_VARIANT, generic)] += 1
 
     def add_pair(self, raw_name: str, raw_generic: str) -> None:
         """Add one (name, generic) pair from ``drug_names`` plus its variants."""
