@@ -82,3 +82,23 @@ def test_killed_run_resumes_without_loss_or_duplicates(ruler_model, tmp_path):
     rows = read_output(out)
     assert [r["line"] for r in rows] == list(range(1, n + 1))
     assert sum("error" in r for r in rows) == 2
+
+
+def test_same_function_inside_a_data_engine(ruler_model):
+    """A Dask bag over two worker processes gives what the file runner gives."""
+    dask_bag = pytest.importorskip("dask.bag", reason="dask is a dev dependency")
+    from zh_medner.batch import annotate_batch
+
+    records = [{"id": i, "text": TEXTS[i % len(TEXTS)]} for i in range(12)]
+
+    def annotate_partition(part, model):
+        part = list(part)
+        ents = annotate_batch([r["text"] for r in part], model)
+        return [{"id": r["id"], "entities": e} for r, e in zip(part, ents)]
+
+    bag = dask_bag.from_sequence(records, npartitions=3)
+    out = bag.map_partitions(annotate_partition, model=str(ruler_model)).compute(scheduler="processes", num_workers=2)
+    assert [r["id"] for r in out] == list(range(12))
+    local = annotate_batch([r["text"] for r in records], str(ruler_model))
+    assert [r["entities"] for r in out] == local
+    assert out[0]["entities"][0]["text"] == "阿司匹林"

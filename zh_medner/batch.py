@@ -6,12 +6,13 @@ twice. A malformed input line gets an output line with its `error` and the run
 goes on. Memory stays bounded: input is streamed and written batch by batch.
 
 `annotate_texts` is the one function that turns texts into output records; the
-file runner and the engine adapters (Ray Data, Spark) all call it.
+file runner and `annotate_batch`, the unit of work for a data engine (a Dask bag's
+`map_partitions`, a Ray Data `map_batches`, a Spark pandas UDF), both call it.
 """
 import json
 import os
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -34,6 +35,24 @@ def annotate_texts(nlp: Language, texts: Iterable[str], batch_size: int = 64) ->
     """Entities for each text, in order."""
     for doc in nlp.pipe(texts, batch_size=batch_size):
         yield doc_to_entities(doc)
+
+
+_PIPELINES: Dict[str, Language] = {}
+
+
+def annotate_batch(texts: Sequence[str], model: str, batch_size: int = 64, torch_threads: int = 1) -> List[List[Dict]]:
+    """Entities for a batch of texts, loading `model` once per worker process.
+
+    Engines run one worker per core: torch gets one thread each (more would
+    oversubscribe the cores, and forked workers deadlock in torch's thread pool).
+    """
+    if model not in _PIPELINES:
+        import spacy
+        import torch
+
+        torch.set_num_threads(torch_threads)
+        _PIPELINES[model] = spacy.load(model)
+    return list(annotate_texts(_PIPELINES[model], texts, batch_size))
 
 
 def parse_line(raw: str, line_no: int, text_key: str) -> Tuple[Optional[dict], Optional[str]]:
