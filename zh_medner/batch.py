@@ -18,13 +18,22 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 
-def doc_to_entities(doc: Doc) -> List[Dict]:
+# Span extensions of the clinical components -> keys in the output
+CONTEXT_KEYS = {"negex": "negated", "uncertain": "uncertain"}
+
+
+def context_attrs(nlp: Language) -> List[Tuple[str, str]]:
+    """The (extension, output key) pairs that the pipeline's components set."""
+    names = {getattr(pipe, "extension_name", None) for _, pipe in nlp.pipeline}
+    return [(ext, key) for ext, key in CONTEXT_KEYS.items() if ext in names]
+
+
+def doc_to_entities(doc: Doc, attrs: List[Tuple[str, str]]) -> List[Dict]:
     out = []
     for ent in doc.ents:
         item = {"start": ent.start_char, "end": ent.end_char, "label": ent.label_, "text": ent.text}
-        for attr, key in (("negex", "negated"), ("uncertain", "uncertain")):
-            if ent.has_extension(attr):
-                item[key] = bool(getattr(ent._, attr))
+        for ext, key in attrs:
+            item[key] = bool(getattr(ent._, ext))
         if ent.ent_id_:
             item["id"] = ent.ent_id_
         out.append(item)
@@ -33,8 +42,9 @@ def doc_to_entities(doc: Doc) -> List[Dict]:
 
 def annotate_texts(nlp: Language, texts: Iterable[str], batch_size: int = 64) -> Iterator[List[Dict]]:
     """Entities for each text, in order."""
+    attrs = context_attrs(nlp)
     for doc in nlp.pipe(texts, batch_size=batch_size):
-        yield doc_to_entities(doc)
+        yield doc_to_entities(doc, attrs)
 
 
 _PIPELINES: Dict[str, Language] = {}
