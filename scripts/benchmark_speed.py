@@ -13,6 +13,8 @@ machines; absolute times do not.
 import json
 import multiprocessing as mp
 import resource
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -57,13 +59,23 @@ def _torch_setup(threads: int, bf16: bool):
     return torch
 
 
-def run_encoder(model: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
-    torch = _torch_setup(threads, bf16)
+def export_encoder(model: str, out_dir: str, *_) -> Dict:
+    """Save the pipeline's encoder weights and tokenizer as a Hugging Face folder."""
     import spacy
 
-    t0 = time.perf_counter()
     trf = spacy.load(model).get_pipe("transformer").model
-    tokenizer, encoder = trf.tokenizer, trf.transformer.to(device).eval()
+    trf.transformer.save_pretrained(out_dir)
+    trf.tokenizer.save_pretrained(out_dir)
+    return {}
+
+
+def run_encoder(hf_dir: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
+    torch = _torch_setup(threads, bf16)
+    from transformers import AutoModel, AutoTokenizer
+
+    t0 = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    encoder = AutoModel.from_pretrained(hf_dir).to(device).eval()
     load = time.perf_counter() - t0
     spans = sorted((w for t in texts for w in windows(t)), key=len)
     t0 = time.perf_counter()
@@ -90,21 +102,19 @@ def run_pipeline(model: str, texts: List[str], threads: int, batch: int, device:
     return {"load_s": load, "seconds": time.perf_counter() - t0, "ents": n_ents}
 
 
-def run_hf(model: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
+def run_hf(hf_dir: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
     torch = _torch_setup(threads, bf16)
-    import spacy
-    from transformers import AutoModelForTokenClassification, pipeline
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
     t0 = time.perf_counter()
-    trf = spacy.load(model).get_pipe("transformer").model
-    tokenizer, encoder = trf.tokenizer, trf.transformer
-    n_labels = 1 + 2 * 9  # O + B-/I- for the nine CMeEE labels
-    head = AutoModelForTokenClassification.from_config(encoder.config, num_labels=n_labels)
-    getattr(head, head.base_model_prefix).load_state_dict(encoder.state_dict(), strict=False)
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    # the encoder's weights with a fresh head: O + B-/I- for the nine CMeEE labels
+    head = AutoModelForTokenClassification.from_pretrained(hf_dir, num_labels=1 + 2 * 9)
     tokenizer.model_max_length = WINDOW + 2  # same windows: 128 characters plus [CLS] and [SEP]
+    head = head.to(device, dtype=torch.bfloat16 if bf16 else torch.float32).eval()
     tagger = pipeline(
-        "token-classification", model=head.eval(), tokenizer=tokenizer, aggregation_strategy="simple",
-        stride=WINDOW - STRIDE, device=device, torch_dtype=torch.bfloat16 if bf16 else None,
+        "token-classification", model=head, tokenizer=tokenizer, aggregation_strategy="simple",
+        stride=WINDOW - STRIDE, device=device,
     )
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -112,11 +122,13 @@ def run_hf(model: str, texts: List[str], threads: int, batch: int, device: str, 
     return {"load_s": load, "seconds": time.perf_counter() - t0, "ents": n_ents}
 
 
-RUNNERS = {"encoder": run_encoder, "pipeline": run_pipeline, "hf": run_hf, "cnn": run_pipeline}
+RUNNERS = {"export": export_encoder, "encoder": run_encoder, "pipeline": run_pipeline, "hf": run_hf, "cnn": run_pipeline}
 
 
 def _child(name, model, texts, threads, batch, device, bf16, queue):
     try:
+        import zh_medner.clinical  # noqa: F401  (pipeline folders need its factories; packages bring their own)
+
         result = RUNNERS[name](model, texts, threads, batch, device, bf16)
         result["peak_rss_mb"] = _peak_rss_mb()
         queue.put(result)
@@ -143,17 +155,27 @@ def main(
     chars = sum(len(t) for t in texts)
     msg.info(f"{len(texts)} texts ({n_short} notes, {n_long} records of {long_parts} notes), {chars} characters, {threads} threads, {device}{' bf16' if bf16 else ''}")
     ctx = mp.get_context("spawn")
-    results = {}
-    for name in only.split(","):
-        model = cnn if name == "cnn" else pipeline_path
-        if name == "cnn" and not Path(cnn).exists():
-            results[name] = {"error": f"{cnn} not found (spacy project run train-cmeee-cnn)"}
-            continue
+
+    def in_child(name, model, payload):
         queue = ctx.Queue()
-        proc = ctx.Process(target=_child, args=(name, model, texts, threads, batch, device, bf16, queue))
+        proc = ctx.Process(target=_child, args=(name, model, payload, threads, batch, device, bf16, queue))
         proc.start()
         result = queue.get()
         proc.join()
+        return result
+
+    hf_dir = tempfile.mkdtemp(prefix="bench-encoder-")
+    exported = in_child("export", pipeline_path, hf_dir)
+    results = {}
+    for name in only.split(","):
+        model = {"cnn": cnn, "pipeline": pipeline_path}.get(name, hf_dir)
+        if name == "cnn" and not Path(cnn).exists():
+            results[name] = {"error": f"{cnn} not found (spacy project run train-cmeee-cnn)"}
+            continue
+        if name in ("encoder", "hf") and "error" in exported:
+            results[name] = exported
+            continue
+        result = in_child(name, model, texts)
         if "seconds" in result:
             result.update(chars_per_s=chars / result["seconds"], docs_per_s=len(texts) / result["seconds"])
         results[name] = result
@@ -170,6 +192,7 @@ def main(
         if "chars_per_s" in results.get(num, {}) and "chars_per_s" in results.get(den, {}):
             ratios[f"{num}/{den}"] = results[num]["chars_per_s"] / results[den]["chars_per_s"]
             msg.text(f"{num}/{den}: {ratios[f'{num}/{den}']:.2f}")
+    shutil.rmtree(hf_dir, ignore_errors=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"texts": len(texts), "chars": chars, "threads": threads, "device": device, "bf16": bf16, "results": results, "ratios": ratios}, indent=2), encoding="utf8")
 

@@ -8,6 +8,7 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
+from zh_medner import clinical  # noqa: F401  (zh_entity_ruler, as in configs/assemble.cfg)
 from zh_medner.evaluation import markdown_table, score_ner
 
 # name -> (ruler placement relative to ner or None, overwrite_ents)
@@ -23,13 +24,13 @@ VARIANTS = {
 def build(model: Path, patterns: list, placement, overwrite: bool):
     if placement == "only":
         nlp = spacy.blank("zh")
-        ruler = nlp.add_pipe("entity_ruler")
+        ruler = nlp.add_pipe("zh_entity_ruler", name="entity_ruler")
     else:
         nlp = spacy.load(model, exclude=["entity_ruler"])
         if placement is None:
             return nlp
         where = {"after": "ner"} if placement == "after" else {"before": "ner"}
-        ruler = nlp.add_pipe("entity_ruler", config={"overwrite_ents": overwrite}, **{k: v for k, v in where.items()})
+        ruler = nlp.add_pipe("zh_entity_ruler", name="entity_ruler", config={"overwrite_ents": overwrite}, **where)
     ruler.add_patterns(patterns)
     return nlp
 
