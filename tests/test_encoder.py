@@ -41,10 +41,17 @@ def test_check_encoder_accepts_a_model_folder(encoder_dir):
     assert "local encoder" in check_encoder(str(encoder_dir))
 
 
-@pytest.mark.parametrize("name", ["encoders/missing-encoder", "./missing", "/no/such/dir", "not a hub id"])
+@pytest.mark.parametrize("name", ["./missing", "/no/such/dir", "not a hub id"])
 def test_check_encoder_missing_path_is_a_clear_error(name):
     with pytest.raises(ValueError, match="encoder directory not found"):
         check_encoder(name)
+
+
+def test_check_encoder_typo_under_an_existing_folder_is_not_a_hub_id(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "encoders").mkdir()
+    with pytest.raises(ValueError, match="encoder directory not found: 'encoders/missing-encoder'"):
+        check_encoder("encoders/missing-encoder")
 
 
 def test_check_encoder_folder_without_model_files(tmp_path):
