@@ -7,6 +7,8 @@ import typer
 from tqdm import tqdm
 from wasabi import msg
 
+from zh_medner.batch import annotate_file, last_done_line
+
 
 def main(
     input_path: Path,
@@ -21,8 +23,6 @@ def main(
 
     Rerunning after an interruption continues after the last complete output line.
     """
-    from zh_medner.batch import annotate_file, last_done_line
-
     if threads:
         import torch
 

@@ -52,7 +52,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _torch_setup(threads: int, bf16: bool):
+def _torch_setup(threads: int):
     import torch
 
     torch.set_num_threads(threads)
@@ -70,7 +70,7 @@ def export_encoder(model: str, out_dir: str, *_) -> Dict:
 
 
 def run_encoder(hf_dir: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
-    torch = _torch_setup(threads, bf16)
+    torch = _torch_setup(threads)
     from transformers import AutoModel, AutoTokenizer
 
     t0 = time.perf_counter()
@@ -89,7 +89,7 @@ def run_encoder(hf_dir: str, texts: List[str], threads: int, batch: int, device:
 
 
 def run_pipeline(model: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
-    _torch_setup(threads, bf16)
+    _torch_setup(threads)
     import spacy
 
     if device.startswith("cuda"):
@@ -103,7 +103,7 @@ def run_pipeline(model: str, texts: List[str], threads: int, batch: int, device:
 
 
 def run_hf(hf_dir: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
-    torch = _torch_setup(threads, bf16)
+    torch = _torch_setup(threads)
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
     t0 = time.perf_counter()

