@@ -7,7 +7,7 @@ import typer
 from tqdm import tqdm
 from wasabi import msg
 
-from zh_medner.batch import annotate_file, last_done_line
+from zh_medner.serving.batch import annotate_file, last_done_line
 
 
 def main(

@@ -127,7 +127,6 @@ RUNNERS = {"export": export_encoder, "encoder": run_encoder, "pipeline": run_pip
 
 def _child(name, model, texts, threads, batch, device, bf16, queue):
     try:
-        import zh_medner.clinical  # noqa: F401  (pipeline folders need its factories; packages bring their own)
 
         result = RUNNERS[name](model, texts, threads, batch, device, bf16)
         result["peak_rss_mb"] = _peak_rss_mb()

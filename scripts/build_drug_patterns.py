@@ -14,8 +14,9 @@ from pathlib import Path
 import srsly
 import typer
 
-from zh_medner.converters import write_atomic
-from zh_medner.drug_dictionary import build_patterns, load_cmekg
+from zh_medner.io import write_atomic
+from zh_medner.dictionary.cmekg import load_cmekg
+from zh_medner.dictionary.patterns import build_patterns
 
 
 def dump_patterns(patterns: list) -> str:

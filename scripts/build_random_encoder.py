@@ -1,10 +1,11 @@
-"""Build the seeded, randomly initialised stand-in encoder (character vocabulary, HF format)."""
+"""Build a seeded, randomly initialised encoder (NOT pretrained): the fast stand-in, or a twin of another."""
 from pathlib import Path
+from typing import Optional
 
 import typer
 from wasabi import msg
 
-from zh_medner.encoder import build_random_encoder
+from zh_medner.encoder.random_init import build_random_encoder
 
 
 def main(
@@ -14,8 +15,11 @@ def main(
     layers: int = typer.Option(2, "--layers"),
     heads: int = typer.Option(2, "--heads"),
     intermediate: int = typer.Option(512, "--intermediate"),
+    like: Optional[Path] = typer.Option(None, "--like", help="copy shape and vocabulary of this encoder folder"),
 ):
-    build_random_encoder(output_dir, seed=seed, hidden=hidden, layers=layers, heads=heads, intermediate=intermediate)
+    build_random_encoder(
+        output_dir, seed=seed, hidden=hidden, layers=layers, heads=heads, intermediate=intermediate, like=like
+    )
     msg.good(f"random (untrained) encoder -> {output_dir}")
 
 

@@ -2,7 +2,7 @@
 import typer
 from wasabi import msg
 
-from zh_medner.encoder import check_encoder
+from zh_medner.encoder.check import check_encoder
 
 
 def main(encoder: str):

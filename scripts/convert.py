@@ -7,16 +7,10 @@ import srsly
 import typer
 from wasabi import msg
 
-from zh_medner.converters import (
-    READERS,
-    ConversionError,
-    convert,
-    read_label_map,
-    report_path,
-    split_docs,
-    write_atomic,
-    write_docbin,
-)
+from zh_medner.annotations import READERS, ConversionError
+from zh_medner.annotations.label_map import read_label_map
+from zh_medner.corpus.docbin import convert, report_path, split_docs, write_docbin
+from zh_medner.io import write_atomic
 
 
 def main(

@@ -7,7 +7,7 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from zh_medner.evaluation import markdown_table, per_label_rows, score_ner
+from zh_medner.evaluation.ner import markdown_table, per_label_rows, score_ner
 
 
 def main(model: Path, data: Path, output_json: Path, output_table: Path, gpu_id: int = typer.Option(-1, "--gpu-id")):

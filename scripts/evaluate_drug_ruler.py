@@ -8,8 +8,7 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from zh_medner import clinical  # noqa: F401  (zh_entity_ruler, as in configs/assemble.cfg)
-from zh_medner.evaluation import markdown_table, score_ner
+from zh_medner.evaluation.ner import markdown_table, score_ner
 
 # name -> (ruler placement relative to ner or None, overwrite_ents)
 VARIANTS = {

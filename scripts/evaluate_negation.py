@@ -17,7 +17,7 @@ import typer
 from wasabi import msg
 
 from zh_medner.context import context_pipeline
-from zh_medner.context_eval import EvalDataError, read_eval_set, score_context
+from zh_medner.evaluation.context import EvalDataError, read_eval_set, score_context
 
 MAX_ERRORS_SHOWN = 20
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import spacy
 
-from zh_medner.batch import annotate_file, last_done_line
+from zh_medner.serving.batch import annotate_file, last_done_line
 
 from .conftest import ROOT
 
@@ -87,7 +87,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(ruler_model, tmp_path):
 def test_same_function_inside_a_data_engine(ruler_model):
     """A Dask bag over two worker processes gives what the file runner gives."""
     dask_bag = pytest.importorskip("dask.bag", reason="dask is a dev dependency")
-    from zh_medner.batch import annotate_batch
+    from zh_medner.serving.batch import annotate_batch
 
     records = [{"id": i, "text": TEXTS[i % len(TEXTS)]} for i in range(12)]
 

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from zh_medner.converters import EMPTY, convert
+from zh_medner.annotations.records import EMPTY
+from zh_medner.corpus.docbin import convert
 
 from .conftest import needs_shared
 

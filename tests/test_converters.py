@@ -5,7 +5,9 @@ import sys
 import pytest
 from spacy.tokens import DocBin
 
-from zh_medner import converters as C
+from zh_medner.annotations import records as R
+from zh_medner.annotations.label_map import read_label_map
+from zh_medner.corpus import docbin as C
 
 from .conftest import FIXTURES, ROOT
 
@@ -34,7 +36,7 @@ def test_brat_reports_discontinuous_spans(nlp):
     docs, report = C.convert(nlp, FIXTURES / "brat", "brat")
     assert ents(docs[0]) == [("右下腹压痛", "SYM"), ("血常规", "ITE"), ("白细胞", "ITE")]
     (drop,) = report.drops
-    assert (drop.reason, drop.line, drop.label) == (C.DISCONTINUOUS, 2, "SYM")
+    assert (drop.reason, drop.line, drop.label) == (R.DISCONTINUOUS, 2, "SYM")
     assert drop.path.endswith("note1.ann")
 
 
@@ -44,7 +46,7 @@ def test_jsonl_label_or_category_and_every_drop_reason(nlp):
     assert ents(docs[1]) == [("发热", "SYM")]
     reasons = sorted(d.reason for d in report.drops)
     assert reasons == sorted(
-        [C.MISALIGNED, C.OUT_OF_RANGE, C.EMPTY, C.UNKNOWN_LABEL, C.DUPLICATE, C.TEXT_MISMATCH]
+        [R.MISALIGNED, R.OUT_OF_RANGE, R.EMPTY, R.UNKNOWN_LABEL, R.DUPLICATE, R.TEXT_MISMATCH]
     )
     assert all(d.line == 2 and d.path.endswith("sample.jsonl") for d in report.drops)
     assert report.kept + len(report.drops) == report.entities_in == 9
@@ -83,13 +85,13 @@ def test_conll_stray_inside_tag_begins_an_entity(nlp, tmp_path):
 
 
 def test_label_map_renames_and_drops(nlp):
-    mapping = C.read_label_map(FIXTURES / "label_map.json")
+    mapping = read_label_map(FIXTURES / "label_map.json")
     docs, report = C.convert(nlp, FIXTURES / "custom_labels.jsonl", "jsonl", label_map=mapping)
     assert ents(docs[0]) == [("糖尿病", "DIS"), ("多饮", "SYM")]
-    assert [(d.label, d.reason) for d in report.drops] == [("其他", C.LABEL_MAP)]
+    assert [(d.label, d.reason) for d in report.drops] == [("其他", R.LABEL_MAP)]
     # without the map, the Chinese labels are unknown
     _, report = C.convert(nlp, FIXTURES / "custom_labels.jsonl", "jsonl")
-    assert {d.reason for d in report.drops} == {C.UNKNOWN_LABEL}
+    assert {d.reason for d in report.drops} == {R.UNKNOWN_LABEL}
 
 
 def test_flat_choice_outermost_then_longer_then_earlier(nlp):
@@ -119,7 +121,7 @@ def test_flat_choice_outermost_then_longer_then_earlier(nlp):
 def test_malformed_input_names_file_and_line(nlp, tmp_path, fmt, content, line, fragment):
     path = tmp_path / "bad.txt"
     path.write_text(content, encoding="utf8")
-    with pytest.raises(C.ConversionError) as err:
+    with pytest.raises(R.ConversionError) as err:
         C.convert(nlp, path, fmt)
     assert err.value.line == line and err.value.path == str(path)
     assert f"{path}:{line}:" in str(err.value) and fragment in str(err.value)
@@ -128,7 +130,7 @@ def test_malformed_input_names_file_and_line(nlp, tmp_path, fmt, content, line, 
 def test_malformed_brat_line(nlp, tmp_path):
     (tmp_path / "a.txt").write_text("发热", encoding="utf8")
     (tmp_path / "a.ann").write_text("T1\tSYM 0 2\t发热\nT2\tSYM zero 2\t发热\n", encoding="utf8")
-    with pytest.raises(C.ConversionError, match=r"a\.ann:2: malformed offsets"):
+    with pytest.raises(R.ConversionError, match=r"a\.ann:2: malformed offsets"):
         C.convert(nlp, tmp_path, "brat")
 
 
@@ -150,7 +152,7 @@ def test_cli_writes_docbins_and_report(tmp_path, nlp):
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "train.report.json").read_text(encoding="utf8"))
     assert report["entities_in"] == 9 and report["kept"] == 3 and report["dropped"] == 6
-    assert {d["reason"] for d in report["drops"]} >= {C.EMPTY, C.OUT_OF_RANGE}
+    assert {d["reason"] for d in report["drops"]} >= {R.EMPTY, R.OUT_OF_RANGE}
     assert all(d["line"] == 2 for d in report["drops"])
     n = sum(len(DocBin().from_disk(p)) for p in (out, tmp_path / "dev.spacy"))
     assert n == 2

@@ -12,19 +12,10 @@ import pytest
 import spacy
 import srsly
 
-from zh_medner.drug_dictionary import (
-    RestrictedUnpickler,
-    build_patterns,
-    clean_name,
-    dosage_variants,
-    drug_names,
-    is_precise_name,
-    load_cmekg,
-    reject_reason,
-    safe_loads,
-    split_form,
-    strip_salt,
-)
+from zh_medner.dictionary.cmekg import RestrictedUnpickler, drug_names, load_cmekg, safe_loads
+from zh_medner.dictionary.morphology import dosage_variants, split_form, strip_salt
+from zh_medner.dictionary.patterns import build_patterns
+from zh_medner.dictionary.wordlists import clean_name, is_precise_name, reject_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 PATTERNS = ROOT / "assets" / "drug_patterns.json"

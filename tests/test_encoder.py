@@ -3,7 +3,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from zh_medner.encoder import build_random_encoder, char_vocab, check_encoder
+from zh_medner.encoder.check import check_encoder
+from zh_medner.encoder.random_init import build_random_encoder
+from zh_medner.encoder.vocab import char_vocab
 
 SMALL = dict(hidden=32, layers=1, heads=1, intermediate=64)
 

@@ -12,9 +12,10 @@ import pytest
 import spacy
 import srsly
 
-from zh_medner import clinical, context
+from zh_medner import context
+from zh_medner.components import context as clinical
 from zh_medner.context import context_pipeline, read_termset, resource_path
-from zh_medner.context_eval import EvalDataError, read_eval_set, score_context
+from zh_medner.evaluation.context import EvalDataError, read_eval_set, score_context
 
 from .conftest import ROOT
 

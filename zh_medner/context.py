@@ -12,7 +12,7 @@ import spacy
 import srsly
 from spacy.language import Language
 
-from . import clinical  # noqa: F401  (registers the zh_negex factory)
+from .components import context as clinical
 
 SENTENCE_PUNCT = ["。", "！", "？", "!", "?", "\n"]
 NEGATION_TYPES = ["DIS", "SYM", "ITE"]

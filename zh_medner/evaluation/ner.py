@@ -6,7 +6,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .labels import LABELS
+from ..labels import LABELS
 
 
 def score_ner(nlp: Language, gold_docs: Iterable[Doc], batch_size: int = 64) -> Dict:

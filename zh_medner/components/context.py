@@ -1,7 +1,4 @@
-"""Clinical components: the drug dictionary ruler, negation and uncertainty.
-
-This file is passed to `spacy assemble --code` and `spacy package --code`, so it
-is copied into the wheel on its own: it must import nothing from `zh_medner`.
+"""Clinical context: `zh_negex` marks negated and uncertain findings (ent._.negex, ent._.uncertain).
 
 `zh_negex` is negspacy's `Negex` with three changes that Chinese needs:
 - the termset is data of the pipeline: given at `initialize` (read from a JSON
@@ -13,11 +10,8 @@ is copied into the wheel on its own: it must import nothing from `zh_medner`.
   termination (不 in 不过 'but') is ignored, and a pseudo-cue hides the cues
   that start inside it, not the one that starts right after it.
 
-`zh_entity_ruler` is spaCy's `entity_ruler` that makes its phrase patterns with
-the tokenizer alone. spaCy runs every component placed before the ruler on each
-phrase pattern (so patterns could match on tags or lemmas); behind a transformer
-that made loading 21,000 drug names take 35 s instead of 2 s. Patterns matched on the text
-(ORTH, LOWER, NORM) need nothing but the tokenizer.
+This file is shipped in the wheel (`spacy package --code`): it imports nothing
+from `zh_medner`.
 """
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Union
@@ -25,7 +19,6 @@ from typing import Callable, Dict, Iterable, List, Optional, Union
 import srsly
 from negspacy.negation import Negex
 from spacy.language import Language
-from spacy.pipeline import EntityRuler
 from spacy.tokens import Doc
 
 TERMSET_KEYS = (
@@ -56,36 +49,6 @@ def validate_termset(termset: Dict[str, List[str]], source: str = "termset") -> 
 
 
 EMPTY_TERMSET = {key: [] for key in TERMSET_KEYS}
-TEXT_ATTRS = (None, "ORTH", "LOWER", "NORM", "TEXT")
-
-
-@Language.factory(
-    "zh_entity_ruler",
-    default_config={
-        "phrase_matcher_attr": None,
-        "validate": False,
-        "overwrite_ents": False,
-        "ent_id_sep": "||",
-        "scorer": {"@scorers": "spacy.entity_ruler_scorer.v1"},
-    },
-)
-def make_zh_entity_ruler(nlp, name, phrase_matcher_attr, validate, overwrite_ents, ent_id_sep, scorer):
-    return TokenizedEntityRuler(
-        nlp, name, phrase_matcher_attr=phrase_matcher_attr, validate=validate,
-        overwrite_ents=overwrite_ents, ent_id_sep=ent_id_sep, scorer=scorer,
-    )
-
-
-class TokenizedEntityRuler(EntityRuler):
-    def add_patterns(self, patterns) -> None:
-        attr = self.phrase_matcher_attr
-        if attr is not None and str(attr).upper() not in TEXT_ATTRS:
-            return super().add_patterns(patterns)  # tags or lemmas need the components
-        # With every component disabled, nlp.pipe() only tokenizes.
-        with self.nlp.select_pipes(enable=[]):
-            super().add_patterns(patterns)
-
-
 @Language.factory(
     "zh_negex",
     default_config={

@@ -1,0 +1,66 @@
+"""Pretrain (or continue pretraining) a character BERT on unlabeled text, within a time budget."""
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from wasabi import msg
+
+from zh_medner.encoder.masking import lexicon_files
+from zh_medner.encoder.pretrain import Recipe, pretrain
+from zh_medner.encoder.text import PretrainTextError, TextSource
+
+SHARED = Path("../shared/data")
+
+
+def main(
+    output: Path = typer.Argument(..., help="Hugging Face folder to write (and checkpoint/ inside it)"),
+    text: List[str] = typer.Option(
+        [str(SHARED / "pretrain_text/medical") + ":3", str(SHARED / "pretrain_text/general") + ":1"],
+        "--text", help="PATH[:WEIGHT]: a .txt/.txt.xz file or folder, one document per line; repeat",
+    ),
+    lexicon: List[Path] = typer.Option([], "--lexicon", help="one-term-a-line word lists for whole-word masking"),
+    lexicon_dir: Optional[Path] = typer.Option(None, "--lexicon-dir", help="a dicts folder: its medical term lists"),
+    minutes: float = typer.Option(30.0, "--minutes", help="training-time budget; the schedule is sized to it"),
+    resume: bool = typer.Option(False, "--resume", help="continue from OUTPUT/checkpoint"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="continue pretraining a local BERT folder"),
+    layers: int = typer.Option(4, "--layers"),
+    hidden: int = typer.Option(256, "--hidden"),
+    heads: int = typer.Option(4, "--heads"),
+    intermediate: int = typer.Option(1024, "--intermediate"),
+    seq_len: int = typer.Option(64, "--seq-len"),
+    long_seq_len: int = typer.Option(128, "--long-seq-len"),
+    long_fraction: float = typer.Option(0.2, "--long-fraction"),
+    batch_tokens: int = typer.Option(2048, "--batch-tokens"),
+    lr: float = typer.Option(1e-3, "--lr"),
+    mask_prob: float = typer.Option(0.15, "--mask-prob"),
+    whole_word: bool = typer.Option(True, "--whole-word/--no-whole-word"),
+    word2vec: bool = typer.Option(True, "--word2vec/--no-word2vec"),
+    min_char_count: int = typer.Option(3, "--min-char-count"),
+    heldout_percent: float = typer.Option(1.0, "--heldout-percent", help="share of the first --text's lines kept aside"),
+    seed: int = typer.Option(0, "--seed"),
+    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: all cores)"),
+    device: str = typer.Option("cpu", "--device", help="cpu, or cuda (bf16)"),
+    cache_dir: Path = typer.Option(Path(".cache/pretrain"), "--cache-dir"),
+):
+    recipe = Recipe(
+        layers=layers, hidden=hidden, heads=heads, intermediate=intermediate, seq_len=seq_len,
+        long_seq_len=long_seq_len, long_fraction=long_fraction, batch_tokens=batch_tokens, lr=lr,
+        mask_prob=mask_prob, whole_word=whole_word, word2vec=word2vec and init_from is None,
+        min_char_count=min_char_count, heldout_percent=heldout_percent, seed=seed,
+    )
+    try:
+        progress = pretrain(
+            [TextSource.parse(t) for t in text], output, minutes, recipe,
+            lexicon_files=list(lexicon) + (lexicon_files(lexicon_dir) if lexicon_dir else []),
+            cache_dir=cache_dir, resume=resume, init_from=init_from, checkpoint_minutes=checkpoint_minutes,
+            threads=threads, device=device, log=msg.info,
+        )
+    except PretrainTextError as e:
+        msg.fail(str(e), exits=1)
+    last = progress.history[-1]
+    msg.good(f"{output}: {progress.step:,} steps, {progress.tokens:,} tokens, held-out top-1 {last['heldout_top1']}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

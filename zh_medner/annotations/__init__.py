@@ -1,0 +1,27 @@
+"""Annotation formats in: one reader per format, each yielding `Record`s.
+
+Every reader yields text plus character-offset entities, each with the file and
+line it came from. Structural problems (bad JSON, missing keys, a broken BRAT or
+CoNLL line) raise `ConversionError` naming file and line, before anything is written.
+"""
+from pathlib import Path
+from typing import Callable, Dict, Iterator
+
+from .brat import read_brat
+from .cmeee import read_cmeee
+from .conll import read_conll
+from .doccano import read_doccano
+from .jsonl import read_jsonl
+from .label_studio import read_label_studio
+from .records import ConversionError, Entity, Record
+
+READERS: Dict[str, Callable[[Path], Iterator[Record]]] = {
+    "label-studio": read_label_studio,
+    "brat": read_brat,
+    "jsonl": read_jsonl,
+    "cmeee": read_cmeee,
+    "conll": read_conll,
+    "doccano": read_doccano,
+}
+
+__all__ = ["READERS", "ConversionError", "Entity", "Record"]

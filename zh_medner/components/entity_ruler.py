@@ -1,0 +1,41 @@
+"""`zh_entity_ruler`: spaCy's `entity_ruler`, with phrase patterns made by the tokenizer alone.
+
+spaCy runs every component placed before the ruler on each phrase pattern (so patterns
+could match on tags or lemmas); behind a transformer that made loading 21,000 drug
+names take 35 s instead of 2 s. Patterns matched on the text (ORTH, LOWER, NORM)
+need nothing but the tokenizer.
+
+This file is shipped in the wheel (`spacy package --code`): it imports nothing
+from `zh_medner`.
+"""
+from spacy.language import Language
+from spacy.pipeline import EntityRuler
+
+TEXT_ATTRS = (None, "ORTH", "LOWER", "NORM", "TEXT")
+
+
+@Language.factory(
+    "zh_entity_ruler",
+    default_config={
+        "phrase_matcher_attr": None,
+        "validate": False,
+        "overwrite_ents": False,
+        "ent_id_sep": "||",
+        "scorer": {"@scorers": "spacy.entity_ruler_scorer.v1"},
+    },
+)
+def make_zh_entity_ruler(nlp, name, phrase_matcher_attr, validate, overwrite_ents, ent_id_sep, scorer):
+    return TokenizedEntityRuler(
+        nlp, name, phrase_matcher_attr=phrase_matcher_attr, validate=validate,
+        overwrite_ents=overwrite_ents, ent_id_sep=ent_id_sep, scorer=scorer,
+    )
+
+
+class TokenizedEntityRuler(EntityRuler):
+    def add_patterns(self, patterns) -> None:
+        attr = self.phrase_matcher_attr
+        if attr is not None and str(attr).upper() not in TEXT_ATTRS:
+            return super().add_patterns(patterns)  # tags or lemmas need the components
+        # With every component disabled, nlp.pipe() only tokenizes.
+        with self.nlp.select_pipes(enable=[]):
+            super().add_patterns(patterns)

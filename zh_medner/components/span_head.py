@@ -1,0 +1,353 @@
+"""`span_head`: a GlobalPointer span classifier for nested entities.
+
+Every span of up to `max_length` tokens gets one score per entity type in a single
+batched tensor operation over the encoder's per-character vectors (Efficient
+GlobalPointer, Su et al. 2022): rotary positions on one query and one key
+projection, whose dot product scores the span, plus a start and an end bias per
+type. Training uses the multilabel categorical cross-entropy, so a span can hold
+several types and spans can nest. Spans scoring above 0 are kept:
+- `doc.spans["sc"]`: every predicted span, nested ones included;
+- `doc.ents`: a flat, deterministic choice (`flat_choice`, the converter's rule).
+
+The score band is [types, tokens, max_length] rather than [types, tokens, tokens]:
+a 4000-character record costs 4000 x max_length cells, not 16 million.
+
+This file is shipped in the wheel (`spacy package --code`): it imports nothing
+from `zh_medner`.
+"""
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.scorer import Scorer
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_get_examples
+from spacy.util import registry
+from thinc.api import Config, Model, PyTorchWrapper_v2, chain, torch2xp, xp2torch
+from thinc.types import ArgsKwargs, Floats2d, Floats4d
+
+SPANS_KEY = "sc"
+NEG_INF = -1e12  # score of the cells that are no span (past a doc's end)
+
+
+def flat_choice(spans: Sequence[Span], label_order: Sequence[str] = ()) -> List[Span]:
+    """The spans for doc.ents: outermost wins, then longer, then earlier.
+
+    A span that contains another is longer than it, so taking the longest first
+    keeps outer spans; ties break on start, then label order, so the choice is
+    deterministic.
+    """
+    rank = {label: i for i, label in enumerate(label_order)}
+
+    def key(s: Span):
+        return (-(s.end - s.start), s.start, rank.get(s.label_, len(rank)), s.label_)
+
+    chosen: List[Span] = []
+    taken = numpy.zeros(max((s.end for s in spans), default=0), dtype=bool)
+    for span in sorted(spans, key=key):
+        if not taken[span.start : span.end].any():
+            chosen.append(span)
+            taken[span.start : span.end] = True
+    return sorted(chosen, key=lambda s: s.start)
+
+
+# ----------------------------------------------------------------- the model
+
+
+def _pointer_module(head_width: int, max_length: int):
+    import torch
+    from torch import nn
+
+    class GlobalPointer(nn.Module):
+        """Scores [batch, types, tokens, max_length]: cell (t, i, d) is span i..i+d of type t.
+
+        The layers are made once the input width and the number of types are known
+        (`build`), or from the shapes of a saved state: a pipeline loads without
+        being initialised first.
+        """
+
+        def __init__(self):
+            super().__init__()
+            self.head_width, self.max_length = head_width, max_length
+            self.qk: Optional[nn.Linear] = None
+            self.bias: Optional[nn.Linear] = None
+
+        def build(self, n_in: int, n_types: int) -> None:
+            self.qk = nn.Linear(n_in, 2 * self.head_width)
+            self.bias = nn.Linear(n_in, 2 * n_types)
+
+        def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+            if self.qk is None and prefix + "qk.weight" in state_dict:
+                n_in = state_dict[prefix + "qk.weight"].shape[1]
+                self.build(n_in, state_dict[prefix + "bias.weight"].shape[0] // 2)
+            super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+        def rotary(self, x):
+            n, d = x.shape[1], x.shape[2]
+            pos = torch.arange(n, dtype=x.dtype, device=x.device)[:, None]
+            freq = torch.pow(10000.0, -torch.arange(0, d, 2, dtype=x.dtype, device=x.device) / d)
+            angle = pos * freq  # [n, d/2]
+            cos, sin = angle.cos(), angle.sin()
+            even, odd = x[..., 0::2], x[..., 1::2]
+            return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
+
+        def band(self, x):
+            """[b, n, ...] -> [b, n, L, ...]: entry (i, d) is x[i + d] (zeros past the end)."""
+            pad = torch.zeros((x.shape[0], self.max_length - 1) + x.shape[2:], dtype=x.dtype, device=x.device)
+            padded = torch.cat([x, pad], dim=1)
+            return padded.unfold(1, self.max_length, 1).movedim(-1, 2)
+
+        def forward(self, X, lengths):
+            qk = self.qk(X)
+            q = self.rotary(qk[..., : self.head_width])
+            k = self.rotary(qk[..., self.head_width :])
+            scores = torch.einsum("bih,bidh->bid", q, self.band(k)) / self.head_width**0.5  # [b, n, L]
+            bias = self.bias(X) / 2
+            start, end = bias[..., 0::2], bias[..., 1::2]  # [b, n, T]
+            logits = scores[:, None] + start.permute(0, 2, 1)[..., None] + self.band(end).permute(0, 3, 1, 2)
+            n = X.shape[1]
+            stop = torch.arange(n, device=X.device)[:, None] + torch.arange(self.max_length, device=X.device)
+            valid = stop[None] < lengths[:, None, None]  # [b, n, L]
+            return logits.masked_fill(~valid[:, None], NEG_INF)
+
+    return GlobalPointer()
+
+
+def _pad(model: Model, Xs: List[Floats2d], is_train: bool):
+    """List of [n_i, width] -> ([batch, max n, width], lengths)."""
+    lengths = model.ops.asarray1i([len(x) for x in Xs])
+    width = Xs[0].shape[1] if Xs else 0
+    n = max((len(x) for x in Xs), default=0)
+    padded = model.ops.alloc3f(len(Xs), max(n, 1), width)
+    for i, x in enumerate(Xs):
+        padded[i, : len(x)] = x
+
+    def backprop(d_padded):
+        return [d_padded[i, : len(x)] for i, x in enumerate(Xs)]
+
+    return (padded, lengths), backprop
+
+
+def _convert_inputs(model, inputs, is_train):
+    padded, lengths = inputs
+    X = xp2torch(padded, requires_grad=is_train)
+    L = xp2torch(lengths)
+
+    def backprop(d_args: ArgsKwargs):
+        return torch2xp(d_args.args[0])
+
+    return ArgsKwargs(args=(X, L), kwargs={}), backprop
+
+
+def _convert_outputs(model, inputs_outputs, is_train):
+    _, Y = inputs_outputs
+
+    def backprop(dY):
+        return ArgsKwargs(args=(Y,), kwargs={"grad_tensors": xp2torch(dY)})
+
+    return torch2xp(Y), backprop
+
+
+@registry.architectures("zh_medner.GlobalPointer.v1")
+def build_global_pointer(
+    tok2vec: Model[List[Doc], List[Floats2d]], head_width: int = 64, max_length: int = 32
+) -> Model[List[Doc], Floats4d]:
+    pointer = PyTorchWrapper_v2(
+        _pointer_module(head_width, max_length), convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
+    )
+    model = chain(tok2vec, Model("pad_docs", _pad), pointer)
+    model.set_ref("tok2vec", tok2vec)
+    model.set_ref("pointer", pointer)
+    model.attrs["max_length"] = max_length
+    return model
+
+
+def _module(model: Model):
+    return model.get_ref("pointer").shims[0]._model
+
+
+# -------------------------------------------------------------- the component
+
+
+def _span_head_score(examples: Iterable[Example], **kwargs) -> Dict:
+    """ents_p/r/f (flat) and spans_sc_p/r/f (nested included: the CMeEE metric), each per type."""
+    examples = list(examples)
+    scores = Scorer.score_spans(examples, "ents", **kwargs)
+    scores.update(
+        Scorer.score_spans(
+            examples,
+            f"spans_{SPANS_KEY}",
+            getter=lambda doc, attr: doc.spans.get(SPANS_KEY, []) if doc.has_annotation("ENT_IOB") or SPANS_KEY in doc.spans else [],
+            has_annotation=lambda doc: SPANS_KEY in doc.spans or doc.has_annotation("ENT_IOB"),
+            allow_overlap=True,
+            **kwargs,
+        )
+    )
+    return scores
+
+
+@registry.scorers("zh_medner.span_head_scorer.v1")
+def make_span_head_scorer() -> Callable:
+    return _span_head_score
+
+
+DEFAULT_MODEL = """
+[model]
+@architectures = "zh_medner.GlobalPointer.v1"
+head_width = 64
+max_length = 32
+
+[model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 4
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+
+
+@Language.factory(
+    "span_head",
+    assigns=["doc.ents", "doc.spans"],
+    default_config={
+        "model": Config().from_str(DEFAULT_MODEL)["model"],
+        "threshold": 0.0,
+        "scorer": {"@scorers": "zh_medner.span_head_scorer.v1"},
+    },
+    default_score_weights={
+        "spans_sc_f": 1.0, "spans_sc_p": 0.0, "spans_sc_r": 0.0, "ents_f": 0.0, "ents_p": 0.0, "ents_r": 0.0,
+    },
+)
+def make_span_head(nlp: Language, name: str, model: Model, threshold: float, scorer: Optional[Callable]):
+    return SpanHead(nlp.vocab, model, name, threshold=threshold, scorer=scorer)
+
+
+class SpanHead(TrainablePipe):
+    def __init__(self, vocab, model: Model, name: str = "span_head", *, threshold: float = 0.0, scorer=None):
+        self.vocab, self.model, self.name = vocab, model, name
+        self.scorer = scorer
+        self.cfg = {"labels": [], "threshold": threshold, "width": None}
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def max_length(self) -> int:
+        return self.model.attrs["max_length"]
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str):
+            raise ValueError(Errors.E187)
+        if label in self.labels:
+            return 0
+        if self.cfg["width"] is not None:
+            raise ValueError(f"[{self.name}] cannot add label {label!r} after the model is initialised")
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        return 1
+
+    # ---------------------------------------------------------------- predict
+
+    def predict(self, docs: Iterable[Doc]):
+        docs = list(docs)
+        if not any(len(d) for d in docs):
+            return self.model.ops.alloc4f(len(docs), len(self.labels), 0, self.max_length)
+        return self.model.predict(docs)
+
+    def set_annotations(self, docs: Iterable[Doc], scores) -> None:
+        scores = self.model.ops.to_numpy(scores)
+        threshold = self.cfg["threshold"]
+        labels = self.labels
+        for i, doc in enumerate(docs):
+            n = len(doc)
+            t, start, dist = numpy.nonzero(scores[i, :, :n] > threshold)
+            spans = [Span(doc, int(s), int(s + d + 1), label=labels[k]) for k, s, d in zip(t, start, dist)]
+            spans.sort(key=lambda s: (s.start, -s.end, s.label_))
+            doc.spans[SPANS_KEY] = spans
+            doc.ents = flat_choice(spans, labels)
+
+    # ---------------------------------------------------------------- training
+
+    def gold_spans(self, example: Example) -> List[Tuple[int, int, int]]:
+        """(type, start, end) in the predicted doc's tokens: doc.spans["sc"] when present, else ents."""
+        ref = example.reference
+        spans = ref.spans[SPANS_KEY] if SPANS_KEY in ref.spans and len(ref.spans[SPANS_KEY]) else ref.ents
+        index = {label: i for i, label in enumerate(self.labels)}
+        out = []
+        for span in spans:
+            if span.label_ not in index:
+                continue
+            aligned = example.predicted.char_span(span.start_char, span.end_char)
+            if aligned is not None:
+                out.append((index[span.label_], aligned.start, aligned.end))
+        return out
+
+    def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, Floats4d]:
+        """Multilabel categorical cross-entropy per (doc, type), averaged."""
+        import torch
+
+        examples = list(examples)
+        target = numpy.zeros(scores.shape, dtype="float32")
+        for i, eg in enumerate(examples):
+            for t, start, end in self.gold_spans(eg):
+                if end - start <= self.max_length:
+                    target[i, t, start, end - start - 1] = 1.0
+        logits = xp2torch(scores, requires_grad=True)
+        y = torch.from_numpy(target).to(logits.device).flatten(2)
+        pred = logits.flatten(2)
+        pred = (1 - 2 * y) * pred
+        zeros = torch.zeros_like(pred[..., :1])
+        neg = torch.logsumexp(torch.cat([pred - y * 1e12, zeros], -1), -1)
+        pos = torch.logsumexp(torch.cat([pred - (1 - y) * 1e12, zeros], -1), -1)
+        loss = (neg + pos).mean()
+        loss.backward()
+        return float(loss.detach()), torch2xp(logits.grad)
+
+    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None, losses=None):
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = [eg for eg in examples if len(eg.predicted)]
+        if not examples:
+            return losses
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None, labels=None) -> None:
+        validate_get_examples(get_examples, f"{self.name}.initialize")
+        if labels is None:
+            found = set()
+            for eg in get_examples():
+                ref = eg.reference
+                for span in list(ref.ents) + list(ref.spans.get(SPANS_KEY, [])):
+                    found.add(span.label_)
+            labels = sorted(found)
+        for label in labels:
+            self.add_label(label)
+        if not self.labels:
+            raise ValueError(Errors.E143.format(name=self.name))
+        docs = [eg.predicted for eg in islice(get_examples(), 10)]
+        tok2vec = self.model.get_ref("tok2vec")
+        tok2vec.initialize(X=docs)
+        sample = [d for d in docs if len(d)][:1]
+        width = tok2vec.get_dim("nO") if tok2vec.has_dim("nO") else None
+        if not width:
+            width = tok2vec.predict(sample)[0].shape[1]
+        self.cfg["width"] = int(width)
+        _module(self.model).build(self.cfg["width"], len(self.labels))
+        self.model.initialize()
+
+    # ---------------------------------------------------------- serialisation
+    # The torch layers are made from the saved shapes, so loading needs no initialize.

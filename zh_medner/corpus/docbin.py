@@ -1,0 +1,174 @@
+"""Records -> Docs -> DocBin, and the report that accounts for every input entity.
+
+`records_to_docs` puts each entity in `doc.ents` (a flat, deterministic choice:
+`flat_choice`, the same rule the span head uses for its predictions), only in
+`doc.spans["sc"]` (it overlaps a span that wins), or in the report's drops with a reason.
+"""
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin, Span
+
+from ..annotations import READERS, ConversionError, Entity, Record
+from ..annotations.records import DROP_REASONS, DUPLICATE, EMPTY, LABEL_MAP, MISALIGNED, OUT_OF_RANGE, TEXT_MISMATCH, UNKNOWN_LABEL
+from ..components.span_head import SPANS_KEY, flat_choice
+from ..io import write_atomic
+from ..labels import LABELS
+
+
+@dataclass
+class Drop:
+    path: str
+    line: int
+    label: str
+    start: Optional[int]
+    end: Optional[int]
+    text: Optional[str]
+    reason: str
+
+
+@dataclass
+class Report:
+    records: int = 0
+    entities_in: int = 0
+    in_ents: Counter = field(default_factory=Counter)
+    spans_only: Counter = field(default_factory=Counter)
+    dropped: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    drops: List[Drop] = field(default_factory=list)
+
+    @property
+    def kept(self) -> int:
+        return sum(self.in_ents.values()) + sum(self.spans_only.values())
+
+    def drop(self, record: Record, ent: Entity, reason: str) -> None:
+        self.dropped[ent.label][reason] += 1
+        self.drops.append(Drop(record.path, ent.line, ent.label, ent.start, ent.end, ent.text, reason))
+
+    def to_dict(self) -> dict:
+        labels = sorted(set(self.in_ents) | set(self.spans_only) | set(self.dropped), key=_label_order)
+        return {
+            "records": self.records,
+            "entities_in": self.entities_in,
+            "kept": self.kept,
+            "dropped": len(self.drops),
+            "per_label": {
+                label: {
+                    "ents": self.in_ents[label],
+                    "spans_only": self.spans_only[label],
+                    "dropped": dict(self.dropped.get(label, {})),
+                }
+                for label in labels
+            },
+            "drops": [vars(d) for d in self.drops],
+        }
+
+
+    def table(self) -> List[Tuple]:
+        """Rows for the console: label, in ents, only in spans, then one column per drop reason."""
+        per_label = self.to_dict()["per_label"]
+        reasons = [r for r in DROP_REASONS if any(r in v["dropped"] for v in per_label.values())]
+        rows = [
+            (label, v["ents"], v["spans_only"], *(v["dropped"].get(r, 0) for r in reasons))
+            for label, v in per_label.items()
+        ]
+        return [("label", "ents", "spans only", *reasons)] + rows
+
+
+def _label_order(label: str):
+    return (LABELS.index(label) if label in LABELS else len(LABELS), label)
+
+
+def record_to_doc(
+    nlp: Language,
+    record: Record,
+    report: Report,
+    labels: Sequence[str] = LABELS,
+    label_map: Optional[Dict[str, Optional[str]]] = None,
+) -> Doc:
+    doc = nlp.make_doc(record.text)
+    spans: List[Span] = []
+    seen = set()
+    for ent in record.entities:
+        report.entities_in += 1
+        reason = ent.reason
+        if reason is None and label_map and ent.label in label_map:
+            if label_map[ent.label] is None:
+                reason = LABEL_MAP
+            else:
+                ent.label = label_map[ent.label]
+        reason = reason or _check(record.text, ent, labels)
+        span = None
+        if reason is None:
+            span = doc.char_span(ent.start, ent.end, label=ent.label, alignment_mode="strict")
+            if span is None:
+                reason = MISALIGNED
+            elif (span.start, span.end, span.label_) in seen:
+                reason = DUPLICATE
+        if reason:
+            report.drop(record, ent, reason)
+            continue
+        seen.add((span.start, span.end, span.label_))
+        spans.append(span)
+    ents = flat_choice(spans, LABELS)
+    doc.ents = ents
+    doc.spans[SPANS_KEY] = sorted(spans, key=lambda s: (s.start, -s.end, s.label_))
+    in_ents = {(s.start, s.end, s.label_) for s in ents}
+    for span in spans:
+        counter = report.in_ents if (span.start, span.end, span.label_) in in_ents else report.spans_only
+        counter[span.label_] += 1
+    report.records += 1
+    return doc
+
+
+def _check(text: str, ent: Entity, labels: Sequence[str]) -> Optional[str]:
+    if ent.label not in labels:
+        return UNKNOWN_LABEL
+    if ent.start < 0 or ent.end > len(text) or ent.start > len(text):
+        return OUT_OF_RANGE
+    if ent.start >= ent.end or not text[ent.start : ent.end].strip():
+        return EMPTY
+    if ent.text is not None and ent.text != text[ent.start : ent.end]:
+        return TEXT_MISMATCH
+    if text[ent.start : ent.end] != text[ent.start : ent.end].strip():
+        return MISALIGNED  # whitespace at an edge: no token boundary there
+    return None
+
+
+def convert(
+    nlp: Language,
+    input_path: Path,
+    fmt: str,
+    labels: Sequence[str] = LABELS,
+    label_map: Optional[Dict[str, Optional[str]]] = None,
+) -> Tuple[List[Doc], Report]:
+    if fmt not in READERS:
+        raise ValueError(f"unknown format {fmt!r}; choose from {sorted(READERS)}")
+    if not input_path.exists():
+        raise ConversionError(input_path, None, "no such file or folder")
+    report = Report()
+    docs = [record_to_doc(nlp, r, report, labels, label_map) for r in READERS[fmt](input_path)]
+    return docs, report
+
+
+def split_docs(docs: List[Doc], dev_ratio: float, seed: int) -> Tuple[List[Doc], List[Doc]]:
+    """Seeded shuffle, then the first `dev_ratio` share is dev."""
+    if not 0 <= dev_ratio < 1:
+        raise ValueError(f"dev ratio must be in [0, 1), got {dev_ratio}")
+    order = list(range(len(docs)))
+    random.Random(seed).shuffle(order)
+    n_dev = round(len(docs) * dev_ratio)
+    dev = sorted(order[:n_dev])
+    train = sorted(order[n_dev:])
+    return [docs[i] for i in train], [docs[i] for i in dev]
+
+
+def write_docbin(docs: Iterable[Doc], path: Path) -> None:
+    write_atomic(path, lambda tmp: DocBin(docs=docs, store_user_data=False).to_disk(tmp))
+
+
+def report_path(output: Path) -> Path:
+    return output.with_name(output.stem + ".report.json")

@@ -1,0 +1,1 @@
+"""Encoders: the character vocabulary, the random stand-in, masked-LM pretraining, the path check."""

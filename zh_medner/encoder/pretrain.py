@@ -1,0 +1,411 @@
+"""Masked-LM pretraining of a character BERT, sized to a wall-clock budget.
+
+The recipe is chosen to learn the most per CPU-second:
+- a vocabulary cut to the characters the text uses ([UNK] for the rest);
+- word2vec character vectors as the initial input embeddings (see word2vec.py);
+- whole-word masking over a medical lexicon, masks drawn anew for every batch;
+- the prediction head run only at masked positions (the vocabulary projection is
+  the largest matrix in a small model);
+- sequence packing: windows cut from one stream of documents joined by [SEP], so no
+  position is padding; short windows for most of the budget, long ones at the end;
+- a learning rate that warms up and decays linearly over the *time* budget.
+
+It checkpoints every few minutes (model, optimizer, step, time spent) and `resume`
+continues from there, on this machine or another. The random state of step N is a
+function of (seed, N), so a resumed run draws the batches a straight run would have.
+The Hugging Face folder (with its masked-LM head, so `AutoModelForMaskedLM` loads
+it) is rewritten at every checkpoint, so an interrupted run still leaves an encoder.
+"""
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..io import write_atomic, write_text_atomic
+from .masking import IGNORE, WordSegmenter, apply_mask, choose_masked, id_to_char, read_lexicon
+from .text import PretrainTextError, TextSource, fingerprint, read_source, tokenize_lines
+from .vocab import CLS, MASK, SEP, SPECIAL_TOKENS, count_chars, save_tokenizer, vocab_from_counts
+
+CHECKPOINT = "checkpoint/state.pt"
+HISTORY = "pretraining.json"
+EVAL_LENGTH = 128
+
+
+@dataclass
+class Recipe:
+    layers: int = 4
+    hidden: int = 256
+    heads: int = 4
+    intermediate: int = 1024
+    seq_len: int = 64
+    long_seq_len: int = 128
+    long_fraction: float = 0.2  # share of the budget spent on long windows, at the end
+    batch_tokens: int = 2048
+    lr: float = 1e-3
+    warmup_fraction: float = 0.04
+    weight_decay: float = 0.01
+    mask_prob: float = 0.15
+    whole_word: bool = True
+    word2vec: bool = True
+    min_char_count: int = 3
+    heldout_percent: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class Progress:
+    step: int = 0
+    seconds: float = 0.0  # time in training steps: what the schedule runs on
+    wall_seconds: float = 0.0  # everything: data, evaluation, checkpoints
+    tokens: int = 0
+    history: List[Dict] = field(default_factory=list)
+
+
+def _number(x: float) -> Optional[float]:
+    return None if x is None or math.isnan(x) else round(x, 4)
+
+
+def _fmt(x: Optional[float]) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def learning_rate(recipe: Recipe, seconds: float, budget: float) -> float:
+    warmup = max(1e-9, recipe.warmup_fraction * budget)
+    if seconds < warmup:
+        return recipe.lr * seconds / warmup
+    return recipe.lr * max(0.0, (budget - seconds) / max(1e-9, budget - warmup))
+
+
+def window_length(recipe: Recipe, seconds: float, budget: float) -> int:
+    return recipe.long_seq_len if seconds >= (1.0 - recipe.long_fraction) * budget else recipe.seq_len
+
+
+class Streams:
+    """Token streams per source, the held-out stream, and windows sampled from them."""
+
+    def __init__(self, train: List[np.ndarray], weights: Sequence[float], heldout: np.ndarray):
+        self.train, self.heldout = train, heldout
+        mass = np.array([w * len(s) for w, s in zip(weights, train)], dtype=np.float64)
+        self.p = mass / mass.sum()
+
+    def windows(self, rng: np.random.Generator, count: int, length: int) -> np.ndarray:
+        """[count, length] windows: [CLS] + a random stretch of a stream + [SEP]."""
+        out = np.empty((count, length), dtype=np.int64)
+        out[:, 0], out[:, -1] = CLS, SEP
+        body = length - 2
+        for row, k in enumerate(rng.choice(len(self.train), size=count, p=self.p)):
+            stream = self.train[k]
+            if len(stream) <= body:
+                piece = np.resize(stream, body)
+            else:
+                start = int(rng.integers(0, len(stream) - body))
+                piece = stream[start : start + body]
+            out[row, 1:-1] = piece
+        return out
+
+    def eval_batch(self, seed: int, count: int, prob: float) -> Optional[tuple]:
+        """Fixed held-out windows with 15% single characters replaced by [MASK]."""
+        body = EVAL_LENGTH - 2
+        n = min(count, len(self.heldout) // body)
+        if n == 0:
+            return None
+        ids = np.empty((n, EVAL_LENGTH), dtype=np.int64)
+        ids[:, 0], ids[:, -1] = CLS, SEP
+        ids[:, 1:-1] = self.heldout[: n * body].reshape(n, body)
+        rng = np.random.default_rng([seed, 999_999])
+        chosen = choose_masked(ids, rng, prob)
+        labels = np.where(chosen, ids, IGNORE)
+        inputs = np.where(chosen, MASK, ids)
+        return inputs, labels
+
+
+def load_streams(
+    sources: Sequence[TextSource], heldout_sources: Sequence[int], recipe: Recipe, vocab: Optional[List[str]],
+    cache_dir: Path, log: Callable[[str], None],
+):
+    """(vocab, Streams): read, split, count, tokenize; cached by a fingerprint of all inputs."""
+    key_parts = (str(sorted(heldout_sources)), str(recipe.heldout_percent), str(recipe.seed), str(recipe.min_char_count))
+    vocab_key = "\n".join(vocab) if vocab else "counted"
+    key = fingerprint(sources, vocab_key, *key_parts)
+    cached = cache_dir / f"tokens-{key}.npz"
+    if cached.exists():
+        data = np.load(cached, allow_pickle=False)
+        vocab = [str(t) for t in data["vocab"]]
+        train = [data[f"train_{i}"] for i in range(len(sources))]
+        log(f"token cache {cached}: {sum(len(t) for t in train):,} training tokens")
+        return vocab, Streams(train, [s.weight for s in sources], data["heldout"])
+    lines, held = [], []
+    for i, source in enumerate(sources):
+        t, h = read_source(source, i in heldout_sources, recipe.seed, recipe.heldout_percent)
+        lines.append(t)
+        held.extend(h)
+        log(f"{source.path}: {len(t):,} training lines, {len(h):,} held out (weight {source.weight:g})")
+    if vocab is None:
+        counts = count_chars(line for part in lines for line in part)
+        vocab = vocab_from_counts(counts, recipe.min_char_count)
+        log(f"vocabulary: {len(vocab):,} tokens (characters seen >= {recipe.min_char_count} times)")
+    from transformers import BertTokenizerFast
+
+    tmp_vocab = cache_dir / f"vocab-{key}.txt"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp_vocab.write_text("\n".join(vocab) + "\n", encoding="utf8")
+    tokenizer = BertTokenizerFast(vocab_file=str(tmp_vocab), do_lower_case=True, tokenize_chinese_chars=True)
+    train = [tokenize_lines(tokenizer, part, SEP) for part in lines]
+    heldout = tokenize_lines(tokenizer, held, SEP)
+    tmp_vocab.unlink()
+    arrays = {f"train_{i}": t for i, t in enumerate(train)}
+    write_atomic(cached, lambda tmp: np.savez(open(tmp, "wb"), vocab=np.array(vocab), heldout=heldout, **arrays))
+    log(f"tokenized: {sum(len(t) for t in train):,} training tokens, {len(heldout):,} held out -> {cached}")
+    return vocab, Streams(train, [s.weight for s in sources], heldout)
+
+
+def masked_lm_loss(model, inputs, labels):
+    """Cross-entropy over the masked positions only: the head never sees the others."""
+    import torch.nn.functional as F
+
+    hidden = model.bert(input_ids=inputs).last_hidden_state
+    where = labels != IGNORE
+    logits = model.cls(hidden[where])
+    return F.cross_entropy(logits.float(), labels[where]), logits, labels[where]
+
+
+def heldout_accuracy(model, batch, device, batch_size: int = 64) -> float:
+    import torch
+
+    if batch is None:
+        return float("nan")
+    inputs, labels = batch
+    correct = total = 0
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(inputs), batch_size):
+            x = torch.from_numpy(inputs[i : i + batch_size]).to(device)
+            y = torch.from_numpy(labels[i : i + batch_size]).to(device)
+            with _autocast(device):
+                _, logits, gold = masked_lm_loss(model, x, y)
+            correct += int((logits.argmax(-1) == gold).sum())
+            total += int(gold.numel())
+    model.train()
+    return correct / max(1, total)
+
+
+def _autocast(device):
+    import contextlib
+
+    import torch
+
+    if str(device).startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def new_model(recipe: Recipe, vocab_size: int, streams: Streams, threads: int, log):
+    from transformers import BertConfig, BertForMaskedLM
+
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=recipe.hidden,
+        num_hidden_layers=recipe.layers,
+        num_attention_heads=recipe.heads,
+        intermediate_size=recipe.intermediate,
+        max_position_embeddings=512,
+    )
+    import torch
+
+    torch.manual_seed(recipe.seed)
+    model = BertForMaskedLM(config)
+    if recipe.word2vec:
+        from .word2vec import word2vec_embeddings
+
+        t0 = time.time()
+        vectors = word2vec_embeddings(
+            streams.train, vocab_size, recipe.hidden, config.initializer_range, recipe.seed, workers=threads
+        )
+        with torch.no_grad():
+            model.bert.embeddings.word_embeddings.weight.copy_(torch.from_numpy(vectors))
+        log(f"word2vec input embeddings ({time.time() - t0:.0f} s)")
+    return model
+
+
+def model_card(output: Path, recipe: Recipe, progress: Progress, sources, init_from, done: bool) -> str:
+    last = progress.history[-1] if progress.history else {}
+    acc_text = _fmt(last.get("heldout_top1"))
+    state = "finished" if done else "in progress (a checkpoint; `--resume` continues it)"
+    rows = "\n".join(
+        f"| {h['step']:,} | {h['minutes']:.1f} | {h['tokens']:,} | {_fmt(h['loss'])} | {_fmt(h['heldout_top1'])} |"
+        for h in progress.history
+    )
+    data = "\n".join(f"- `{s.path}` (sampling weight {s.weight:g})" for s in sources)
+    terms = ""
+    for s in sources:
+        for cand in (s.path / "SOURCE.md", s.path.parent / "SOURCE.md"):
+            if cand.exists():
+                terms = f"\nThe text's sources and their terms are listed in `{cand}`; in short, research use only.\n"
+                break
+    start = f"continued from `{init_from}`" if init_from else (
+        "word2vec-initialised input embeddings" if recipe.word2vec else "random initialisation"
+    )
+    return f"""# {output.name}: a small Chinese character BERT for medical text
+
+Pretrained by zh-medner (`spacy project run pretrain-encoder`, `scripts/pretrain_encoder.py`) with a
+masked-LM objective. Status: **{state}**. Load it with `AutoModelForMaskedLM` (the masked-LM head is
+kept) or as the encoder of the spaCy pipeline (`--vars.encoder {output}`).
+
+| | |
+|---|---|
+| shape | {recipe.layers} layers x {recipe.hidden} hidden, {recipe.heads} heads, FFN {recipe.intermediate} |
+| start | {start} |
+| masking | {"whole-word (jieba + medical lexicon)" if recipe.whole_word else "single characters"}, {recipe.mask_prob:.0%}, 80/10/10, new masks every batch |
+| windows | {recipe.seq_len} tokens, then {recipe.long_seq_len} for the last {recipe.long_fraction:.0%} of the time; packed, no padding |
+| batch | {recipe.batch_tokens} tokens; AdamW, peak lr {recipe.lr:g}, warm-up {recipe.warmup_fraction:.0%}, linear decay over the time budget |
+| steps | {progress.step:,} |
+| tokens seen | {progress.tokens:,} |
+| training time | {progress.seconds / 60:.1f} min in steps, {progress.wall_seconds / 60:.1f} min wall |
+| held-out masked-character top-1 | **{acc_text}** ({recipe.heldout_percent:g}% of the held-out source's lines, seeded by line hash, never trained on; 15% single characters masked) |
+
+## Data
+{data}
+{terms}
+None of the text is in this folder or in the project; the weights were learned from it.
+
+## Progress
+
+| step | minutes | tokens | train loss | held-out top-1 |
+|---|---|---|---|---|
+{rows}
+"""
+
+
+def export(model, vocab, output: Path, recipe, progress, sources, init_from, done: bool) -> None:
+    """Rewrite the Hugging Face folder: config, tokenizer, safetensors, model card, history."""
+    output.mkdir(parents=True, exist_ok=True)
+    save_tokenizer(vocab, output)
+    model.save_pretrained(str(output), safe_serialization=True)
+    write_text_atomic(output / "README.md", model_card(output, recipe, progress, sources, init_from, done))
+    history = {"recipe": dataclasses.asdict(recipe), "progress": dataclasses.asdict(progress), "done": done}
+    write_text_atomic(output / HISTORY, json.dumps(history, indent=1, ensure_ascii=False))
+
+
+def pretrain(
+    sources: Sequence[TextSource],
+    output: Path,
+    minutes: float,
+    recipe: Recipe,
+    lexicon_files: Sequence[Path] = (),
+    heldout_sources: Sequence[int] = (0,),
+    cache_dir: Path = Path(".cache/pretrain"),
+    resume: bool = False,
+    init_from: Optional[Path] = None,
+    checkpoint_minutes: float = 5.0,
+    eval_sequences: int = 512,
+    threads: int = 0,
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+    progress_bar: bool = True,
+) -> Progress:
+    import torch
+    from tqdm import tqdm
+
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    wall0 = time.time()
+    ckpt = output / CHECKPOINT
+    progress = Progress()
+    state = None
+    vocab = None
+    if resume:
+        if not ckpt.exists():
+            raise PretrainTextError(f"nothing to resume: {ckpt} does not exist")
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        recipe = Recipe(**state["recipe"])
+        progress = Progress(**state["progress"])
+        vocab = (output / "vocab.txt").read_text(encoding="utf8").splitlines()
+        init_from = Path(state["init_from"]) if state.get("init_from") else None
+        log(f"resuming {ckpt}: step {progress.step:,}, {progress.seconds / 60:.1f} of {minutes:g} min")
+    elif init_from is not None:
+        vocab = (Path(init_from) / "vocab.txt").read_text(encoding="utf8").splitlines()
+    vocab, streams = load_streams(sources, heldout_sources, recipe, vocab, cache_dir, log)
+    if resume or init_from is not None:
+        from transformers import BertForMaskedLM
+
+        model = BertForMaskedLM.from_pretrained(str(output if resume else init_from))
+    else:
+        model = new_model(recipe, len(vocab), streams, threads, log)
+    if state is not None:
+        model.load_state_dict(state["model"])
+    model.to(device).train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=recipe.lr, betas=(0.9, 0.98), eps=1e-6,
+    )
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    segmenter = chars = None
+    if recipe.whole_word:
+        segmenter = WordSegmenter(read_lexicon(lexicon_files))
+        chars = id_to_char(vocab)
+    first_normal = len(SPECIAL_TOKENS)
+    eval_batch = streams.eval_batch(recipe.seed, eval_sequences, 0.15)
+    budget = minutes * 60.0
+
+    def checkpoint(loss_avg: float, done: bool) -> None:
+        acc = heldout_accuracy(model, eval_batch, device)
+        progress.history.append({
+            "step": progress.step, "minutes": round(progress.seconds / 60, 2), "tokens": progress.tokens,
+            "loss": _number(loss_avg), "heldout_top1": _number(acc),
+        })
+        progress.wall_seconds += time.time() - wall_mark[0]
+        wall_mark[0] = time.time()
+        state = {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "recipe": dataclasses.asdict(recipe), "progress": dataclasses.asdict(progress),
+            "init_from": str(init_from) if init_from else "",
+        }
+        write_atomic(ckpt, lambda tmp: torch.save(state, tmp))
+        export(model, vocab, output, recipe, progress, sources, init_from, done)
+        log(f"step {progress.step:,}  {progress.seconds / 60:.1f} min  loss {loss_avg:.3f}  held-out top-1 {acc:.3f}")
+
+    wall_mark = [wall0]
+    if progress.step == 0:
+        checkpoint(float("nan"), False)
+    bar = tqdm(total=round(budget), initial=round(min(progress.seconds, budget)), unit="s",
+               disable=not progress_bar, dynamic_ncols=True, mininterval=1 if os.isatty(2) else 30)
+    last_ckpt = progress.seconds
+    losses: List[float] = []
+    while progress.seconds < budget:
+        t0 = time.perf_counter()
+        length = window_length(recipe, progress.seconds, budget)
+        rng = np.random.default_rng([recipe.seed, progress.step])
+        ids = streams.windows(rng, max(1, recipe.batch_tokens // length), length)
+        chosen = choose_masked(ids, rng, recipe.mask_prob, segmenter, chars)
+        inputs, labels = apply_mask(ids, chosen, rng, len(vocab), first_normal)
+        lr = learning_rate(recipe, progress.seconds, budget)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with _autocast(device):
+            loss, _, _ = masked_lm_loss(model, torch.from_numpy(inputs).to(device), torch.from_numpy(labels).to(device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        spent = time.perf_counter() - t0
+        progress.seconds += spent
+        progress.step += 1
+        progress.tokens += int(ids.size)
+        bar.update(round(min(progress.seconds, budget)) - bar.n)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", tok_s=f"{ids.size / spent:,.0f}", lr=f"{lr:.2e}")
+        if progress.seconds - last_ckpt >= checkpoint_minutes * 60:
+            checkpoint(float(np.mean(losses[-200:])), False)
+            last_ckpt = progress.seconds
+    bar.close()
+    checkpoint(float(np.mean(losses[-200:])) if losses else float("nan"), True)
+    return progress
