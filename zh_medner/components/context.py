@@ -1,152 +1,400 @@
-"""Clinical context: `zh_negex` marks negated and uncertain findings (ent._.negex, ent._.uncertain).
+"""`zh_context`: clinical context of each finding, from ConText-style rules, in linear time.
 
-`zh_negex` is negspacy's `Negex` with three changes that Chinese needs:
-- the termset is data of the pipeline: given at `initialize` (read from a JSON
-  resource) and saved with the pipeline, so the wheel carries it;
-- a termset must name all four cue lists (a partial one would be merged with
-  negspacy's English defaults by the config system);
-- text is matched character by character, so cues overlap: a termination
-  inside a cue (伴 in 不伴, 现 in 未发现) is ignored, a cue inside a longer
-  termination (不 in 不过 'but') is ignored, and a pseudo-cue hides the cues
-  that start inside it, not the one that starts right after it.
+It sets five Span extensions on `doc.ents` (and on the spans of `doc.spans["sc"]`):
+`negex` (negated; negspacy's name, so code written for negspacy keeps working),
+`uncertain`, `family`, `historical` and `hypothetical`.
+
+The rules are data of the pipeline: a JSON resource given at `initialize` and saved
+with the pipeline, so the wheel carries them. Like medspaCy's ConText rules, each rule
+names its cue words and says
+- its category (NEGATED, UNCERTAIN, FAMILY, HISTORICAL, HYPOTHETICAL), or that it is a
+  TERMINATE cue (ends the scope of the categories it lists) or a PSEUDO cue (a phrase
+  that looks like a cue and is not: 无明显诱因, 不排除, 吃不下);
+- its direction: forward, backward, bidirectional, or nearest (forward if a finding
+  follows within scope, else backward: 没有发烧 / 发烧没有);
+- its scope: up to the end of the clause (，；：) or of the sentence, and at most
+  `max_scope` characters;
+- the entity types it applies to, and the register it belongs to (chart, speech or any).
+
+Why not negspacy or medspaCy: negspacy's NegEx has one scope rule for all cues and
+rebuilds `doc[a:b].ents` per clause (quadratic in the text length: a 40,000-character
+record took 108 s); medspaCy 1.3 pins spaCy < 3.8 on Python 3.11 and pairs every
+modifier with every target in a doc. Here cues are found with spaCy's PhraseMatcher,
+and each cue finds its targets by binary search within its scope, so a record's cost
+grows with its length, not its square.
+
+Text is matched character by character, so cues overlap: a cue inside a longer cue
+is dropped (不 in 不过 'but', 无 in 无明显诱因, 吗 in 要紧吗), and a cue inside a
+finding is part of the finding (未 in 动脉导管未闭).
 
 This file is shipped in the wheel (`spacy package --code`): it imports nothing
 from `zh_medner`.
 """
+import bisect
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+import numpy
 import srsly
-from negspacy.negation import Negex
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc, Span
 
-TERMSET_KEYS = (
-    "pseudo_negations",
-    "preceding_negations",
-    "following_negations",
-    "termination",
-)
-TERMSET_FILE = "termset.json"
+# category -> the Span extension it sets
+EXTENSIONS = {
+    "NEGATED": "negex",
+    "UNCERTAIN": "uncertain",
+    "FAMILY": "family",
+    "HISTORICAL": "historical",
+    "HYPOTHETICAL": "hypothetical",
+}
+TERMINATE, PSEUDO = "TERMINATE", "PSEUDO"
+CATEGORIES = tuple(EXTENSIONS) + (TERMINATE, PSEUDO)
+DIRECTIONS = ("forward", "backward", "bidirectional", "nearest")
+SCOPES = ("clause", "sentence")
+REGISTERS = ("any", "chart", "speech")
+RULES_FILE = "rules.json"
+SPANS_KEY = "sc"
 
-
-def validate_termset(termset: Dict[str, List[str]], source: str = "termset") -> Dict[str, List[str]]:
-    """Return the termset with its four cue lists, or raise naming what is wrong."""
-    if not isinstance(termset, dict):
-        raise ValueError(f"{source}: expected a JSON object with keys {list(TERMSET_KEYS)}")
-    missing = [k for k in TERMSET_KEYS if k not in termset]
-    extra = [k for k in termset if k not in TERMSET_KEYS]
-    if missing or extra:
-        raise ValueError(
-            f"{source}: a termset needs exactly the keys {list(TERMSET_KEYS)}; "
-            f"missing {missing}, unexpected {extra}"
-        )
-    for key in TERMSET_KEYS:
-        cues = termset[key]
-        if not isinstance(cues, list) or not all(isinstance(c, str) and c.strip() for c in cues):
-            raise ValueError(f"{source}: '{key}' must be a list of non-empty strings")
-    return {key: list(termset[key]) for key in TERMSET_KEYS}
+for _ext in EXTENSIONS.values():
+    if not Span.has_extension(_ext):
+        Span.set_extension(_ext, default=False)
 
 
-EMPTY_TERMSET = {key: [] for key in TERMSET_KEYS}
-@Language.factory(
-    "zh_negex",
-    default_config={
-        "ent_types": ["DIS", "SYM", "ITE"],
-        "extension_name": "negex",
-    },
-)
-def make_zh_negex(nlp: Language, name: str, ent_types: Optional[List[str]], extension_name: str):
-    return ChineseNegex(nlp, name, ent_types=ent_types, extension_name=extension_name)
+class RulesError(ValueError):
+    pass
 
 
-class ChineseNegex(Negex):
-    def __init__(self, nlp: Language, name: str, *, ent_types: Optional[List[str]], extension_name: str):
-        super().__init__(
-            nlp,
-            name,
-            neg_termset=dict(EMPTY_TERMSET),
-            ent_types=ent_types,
-            extension_name=extension_name,
-        )
-        self.name = name
-
-    @property
-    def termset(self) -> Dict[str, List[str]]:
-        return {
-            "pseudo_negations": self.pseudo_negations,
-            "preceding_negations": self.preceding_negations,
-            "following_negations": self.following_negations,
-            "termination": self.termination,
-        }
-
-    def set_termset(self, termset: Dict[str, List[str]], source: str = "termset") -> None:
-        ts = validate_termset(termset, source)
-        self.pseudo_negations = ts["pseudo_negations"]
-        self.preceding_negations = ts["preceding_negations"]
-        self.following_negations = ts["following_negations"]
-        self.termination = ts["termination"]
-        self.build_patterns()
-
-    def initialize(
-        self,
-        get_examples: Optional[Callable[[], Iterable]] = None,
-        *,
-        nlp: Optional[Language] = None,
-        termset: Optional[Dict[str, List[str]]] = None,
-    ) -> None:
-        if termset is None:
-            raise ValueError(
-                f"[{self.name}] no termset given: set [initialize.components.{self.name}.termset]"
+def validate_rules(data: Dict, source: str = "rules") -> Dict:
+    """Check a rules document; return it with every default filled in."""
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise RulesError(f"{source}: expected a JSON object with a 'rules' list")
+    known = {"literal", "category", "direction", "scope", "max_scope", "types", "register", "terminates", "comment"}
+    defaults = data.get("defaults", {})
+    default_types = defaults.get("types", ["DIS", "SYM", "ITE"])
+    out = []
+    for i, rule in enumerate(data["rules"]):
+        where = f"{source}: rule {i + 1}"
+        if not isinstance(rule, dict):
+            raise RulesError(f"{where}: expected an object")
+        extra = set(rule) - known
+        if extra:
+            raise RulesError(f"{where}: unknown key(s) {sorted(extra)}; allowed: {sorted(known)}")
+        literals = rule.get("literal")
+        literals = [literals] if isinstance(literals, str) else literals
+        if not literals or not all(isinstance(x, str) and x.strip() for x in literals):
+            raise RulesError(f"{where}: 'literal' must be a non-empty string or list of strings")
+        category = rule.get("category")
+        categories = [category] if isinstance(category, str) else category
+        if not categories or not all(c in CATEGORIES for c in categories) or (
+            len(categories) > 1 and not set(categories) <= set(EXTENSIONS)
+        ):
+            raise RulesError(
+                f"{where} ({literals[0]}): category must be one of {list(CATEGORIES)} "
+                f"(or a list of the first five), got {category!r}"
             )
-        self.set_termset(termset, f"[initialize.components.{self.name}.termset]")
+        r = {
+            "literal": list(literals),
+            "categories": list(categories),
+            "direction": rule.get("direction", defaults.get("direction", "forward")),
+            "scope": rule.get("scope", defaults.get("scope", "clause")),
+            "max_scope": rule.get("max_scope", defaults.get("max_scope", 30)),
+            "types": rule.get("types", default_types),
+            "register": rule.get("register", "any"),
+            "terminates": rule.get("terminates", list(EXTENSIONS)),
+        }
+        if r["direction"] not in DIRECTIONS:
+            raise RulesError(f"{where} ({literals[0]}): direction must be one of {list(DIRECTIONS)}")
+        if r["scope"] not in SCOPES:
+            raise RulesError(f"{where} ({literals[0]}): scope must be one of {list(SCOPES)}")
+        if r["register"] not in REGISTERS:
+            raise RulesError(f"{where} ({literals[0]}): register must be one of {list(REGISTERS)}")
+        if not isinstance(r["max_scope"], int) or r["max_scope"] < 1:
+            raise RulesError(f"{where} ({literals[0]}): max_scope must be a positive integer")
+        if r["types"] != "*" and not (isinstance(r["types"], list) and all(isinstance(t, str) for t in r["types"])):
+            raise RulesError(f"{where} ({literals[0]}): types must be a list of labels or \"*\"")
+        if not set(r["terminates"]) <= set(EXTENSIONS):
+            raise RulesError(f"{where} ({literals[0]}): terminates must list categories of {list(EXTENSIONS)}")
+        out.append(r)
+    boundaries = data.get("boundaries", {})
+    return {
+        "defaults": defaults,
+        "boundaries": {
+            "clause": boundaries.get("clause", list("，,；;：:")),
+            "sentence": boundaries.get("sentence", list("。！？!?\n")),
+            "list_words": boundaries.get("list_words", []),
+            "speech_markers": boundaries.get("speech_markers", []),
+        },
+        "rules": out,
+    }
+
+
+class _Cue:
+    __slots__ = ("start", "end", "rule")
+
+    def __init__(self, start: int, end: int, rule: Dict):
+        self.start, self.end, self.rule = start, end, rule
+
+
+@Language.factory(
+    "zh_context",
+    requires=["doc.ents", "doc.sents"],
+    assigns=[f"span._.{ext}" for ext in EXTENSIONS.values()],
+    default_config={"register": "auto", "span_key": SPANS_KEY},
+)
+def make_zh_context(nlp: Language, name: str, register: str, span_key: Optional[str]):
+    return ClinicalContext(nlp, name, register=register, span_key=span_key)
+
+
+class ClinicalContext:
+    """Sets negex / uncertain / family / historical / hypothetical on each finding."""
+
+    def __init__(self, nlp: Language, name: str = "context", *, register: str = "auto", span_key: Optional[str] = SPANS_KEY):
+        if register not in ("auto",) + REGISTERS:
+            raise ValueError(f"[{name}] register must be 'auto', 'any', 'chart' or 'speech', got {register!r}")
+        self.nlp, self.name, self.register, self.span_key = nlp, name, register, span_key
+        self.rules: Optional[Dict] = None
+        self.matcher: Optional[PhraseMatcher] = None
+
+    # ----------------------------------------------------------------- rules
+
+    def set_rules(self, data: Dict, source: str = "rules") -> None:
+        self.rules = validate_rules(data, source)
+        self._raw = data
+        self.matcher = PhraseMatcher(self.nlp.vocab, attr="ORTH")
+        self._by_key: Dict[int, List[Dict]] = {}
+        literals: Dict[str, List[Dict]] = {}
+        for rule in self.rules["rules"]:
+            for lit in rule["literal"]:
+                literals.setdefault(lit, []).append(rule)
+        for lit, rules in literals.items():
+            key = f"{self.name}:{lit}"
+            self._by_key[self.nlp.vocab.strings.add(key)] = rules
+            self.matcher.add(key, [self.nlp.make_doc(lit)])
+        b = self.rules["boundaries"]
+        self._clause = set(b["clause"])
+        self._sentence = set(b["sentence"])
+        self._list_words = sorted(b["list_words"], key=len, reverse=True)
+        self._speech = b["speech_markers"]
+
+    def initialize(self, get_examples: Optional[Callable[[], Iterable]] = None, *, nlp=None, rules: Optional[Dict] = None):
+        if rules is None:
+            raise ValueError(f"[{self.name}] no rules given: set [initialize.components.{self.name}.rules]")
+        self.set_rules(rules, f"[initialize.components.{self.name}.rules]")
+
+    # ------------------------------------------------------------ annotation
 
     def __call__(self, doc: Doc) -> Doc:
-        if not any(self.termset.values()):
-            raise ValueError(f"[{self.name}] has no cues: initialize the pipeline with a termset")
-        return self.negex(doc)
-
-    def process_negations(self, doc: Doc):
-        matches = self.matcher(doc)
-        strings = self.nlp.vocab.strings
-        pseudo = [(s, e) for m, s, e in matches if strings[m] == "pseudo"]
-        kept = [
-            (m, s, e)
-            for m, s, e in matches
-            if strings[m] != "pseudo" and not any(ps <= s < pe for ps, pe in pseudo)
-        ]
-        cues = [(s, e) for m, s, e in kept if strings[m] != "Termination"]
-        # a termination inside a cue is part of the cue (伴 in 不伴, 现 in 未发现)
-        terminating = [
-            (m, s, e)
-            for m, s, e in kept
-            if strings[m] == "Termination" and not any(cs <= s and e <= ce for cs, ce in cues)
-        ]
-        # a cue inside a longer termination is part of the termination (不 in 不过)
-        preceding, following = [], []
-        for m, s, e in kept:
-            if any(ts <= s and e <= te and te - ts > e - s for _, ts, te in terminating):
+        if self.matcher is None:
+            raise ValueError(f"[{self.name}] has no rules: initialize the pipeline with a rules file")
+        targets = list(doc.ents)
+        if self.span_key and self.span_key in doc.spans:
+            seen = {(e.start, e.end, e.label) for e in targets}
+            targets += [s for s in doc.spans[self.span_key] if (s.start, s.end, s.label) not in seen]
+        if not targets or not len(doc):
+            return doc
+        targets.sort(key=lambda s: (s.start, s.end))
+        starts = [t.start for t in targets]
+        ends = sorted((t.end, i) for i, t in enumerate(targets))
+        end_keys = [e for e, _ in ends]
+        inside = numpy.zeros(len(doc) + 1, dtype=numpy.int32)  # tokens covered by a finding
+        for t in targets:
+            inside[t.start] += 1
+            inside[t.end] -= 1
+        covered = numpy.cumsum(inside)[: len(doc)] > 0
+        clause_end, clause_start, sent_end, sent_start, speech = self._segments(doc, covered)
+        cues = self._cues(doc, covered, speech)
+        terminations = [c for c in cues if c.rule["categories"][0] == TERMINATE]
+        term_pos = [c.start for c in terminations]
+        flags = [dict.fromkeys(EXTENSIONS, False) for _ in targets]
+        for cue in cues:
+            rule = cue.rule
+            categories = rule["categories"]
+            if categories[0] in (TERMINATE, PSEUDO):
                 continue
-            kind = strings[m]
-            if kind == "Preceding":
-                preceding.append((m, s, e))
-            elif kind == "Following":
-                following.append((m, s, e))
-        return preceding, following, terminating
+            types = rule["types"]
+            lo_fwd, hi_fwd = cue.end, self._forward_limit(cue, clause_end, sent_end, terminations, term_pos)
+            lo_bwd, hi_bwd = self._backward_limit(cue, clause_start, sent_start, terminations, term_pos), cue.start
+            direction = rule["direction"]
+            hits: List[int] = []
+            if direction in ("forward", "bidirectional", "nearest"):
+                a = bisect.bisect_left(starts, lo_fwd)
+                b = bisect.bisect_left(starts, hi_fwd)
+                hits += [i for i in range(a, b) if targets[i].end <= hi_fwd and _allowed(targets[i], types)]
+            if direction in ("backward", "bidirectional") or (direction == "nearest" and not hits):
+                a = bisect.bisect_left(end_keys, lo_bwd + 1)
+                b = bisect.bisect_right(end_keys, hi_bwd)
+                hits += [
+                    ends[j][1] for j in range(a, b)
+                    if targets[ends[j][1]].start >= lo_bwd and _allowed(targets[ends[j][1]], types)
+                ]
+            for i in hits:
+                for category in categories:
+                    flags[i][category] = True
+        for target, flag in zip(targets, flags):
+            for category, ext in EXTENSIONS.items():
+                target._.set(ext, flag[category])
+        return doc
+
+    def _segments(self, doc: Doc, covered):
+        """Clause and sentence bounds per token, and whether each sentence is patient speech."""
+        n = len(doc)
+        texts = [t.text for t in doc]
+        sent_break = numpy.zeros(n, dtype=bool)
+        if doc.has_annotation("SENT_START"):
+            for sent in doc.sents:
+                if sent.start:
+                    sent_break[sent.start] = True
+        for i, text in enumerate(texts):
+            if text in self._sentence and i + 1 < n:
+                sent_break[i + 1] = True
+        clause_break = sent_break.copy()
+        for i, text in enumerate(texts):
+            if text in self._clause and i + 1 < n:
+                clause_break[i + 1] = True
+        # A comma clause that holds only findings and list words stays in the scope of the
+        # clause before it: 没有发烧，咳嗽，流涕 / 否认高血压，糖尿病病史.
+        starts = numpy.flatnonzero(clause_break).tolist()
+        bounds = [0] + starts + [n]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if a == 0 or sent_break[a]:
+                continue
+            if self._only_findings(texts, covered, a, b):
+                clause_break[a] = False
+        return (
+            _next_break(clause_break), _prev_break(clause_break),
+            _next_break(sent_break), _prev_break(sent_break), self._speech_tokens(texts, sent_break),
+        )
+
+    def _only_findings(self, texts, covered, a: int, b: int) -> bool:
+        i, saw_finding = a, False
+        while i < b:
+            if texts[i] in self._clause or texts[i] in self._sentence or not texts[i].strip():
+                i += 1
+                continue
+            if covered[i]:
+                saw_finding = True
+                i += 1
+                continue
+            word = next((w for w in self._list_words if "".join(texts[i : i + len(w)]) == w), None)
+            if word is None:
+                return False
+            i += len(word)
+        return saw_finding
+
+    def _speech_tokens(self, texts, sent_break):
+        """Per token: does its sentence read as patient speech (register 'auto')?"""
+        n = len(texts)
+        if self.register != "auto":
+            return numpy.full(n, self.register == "speech")
+        out = numpy.zeros(n, dtype=bool)
+        bounds = [0] + numpy.flatnonzero(sent_break).tolist() + [n]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            sentence = "".join(texts[a:b])
+            out[a:b] = any(m in sentence for m in self._speech)
+        return out
+
+    def _cues(self, doc: Doc, covered, speech) -> List[_Cue]:
+        """Matched cues, minus those inside a longer cue, inside a finding, or of another register."""
+        found: List[_Cue] = []
+        for key, start, end in self.matcher(doc):
+            if covered[start:end].any():
+                continue
+            for rule in self._by_key[key]:
+                reg = rule["register"]
+                if reg == "any" or (reg == "speech") == bool(speech[start]):
+                    found.append(_Cue(start, end, rule))
+        found.sort(key=lambda c: (c.start, -c.end))
+        kept: List[_Cue] = []
+        reach_end, reach_len = -1, 0  # the longest earlier cue that reaches furthest
+        for cue in found:
+            length = cue.end - cue.start
+            if cue.end <= reach_end and length < reach_len:
+                continue  # inside a longer cue
+            if cue.end > reach_end or (cue.end == reach_end and length > reach_len):
+                reach_end, reach_len = cue.end, length
+            kept.append(cue)
+        return kept
+
+    @staticmethod
+    def _forward_limit(cue, clause_end, sent_end, terminations, term_pos) -> int:
+        rule = cue.rule
+        categories = set(rule["categories"])
+        bound = clause_end if rule["scope"] == "clause" else sent_end
+        limit = min(int(bound[cue.end - 1]), cue.end + rule["max_scope"])
+        i = bisect.bisect_left(term_pos, cue.end)
+        while i < len(terminations) and terminations[i].start < limit:
+            if categories & set(terminations[i].rule["terminates"]):
+                return terminations[i].start
+            i += 1
+        return limit
+
+    @staticmethod
+    def _backward_limit(cue, clause_start, sent_start, terminations, term_pos) -> int:
+        rule = cue.rule
+        categories = set(rule["categories"])
+        bound = clause_start if rule["scope"] == "clause" else sent_start
+        limit = max(int(bound[cue.start]), cue.start - rule["max_scope"])
+        i = bisect.bisect_left(term_pos, cue.start) - 1
+        while i >= 0 and terminations[i].end > limit:
+            if terminations[i].end <= cue.start and categories & set(terminations[i].rule["terminates"]):
+                return terminations[i].end
+            i -= 1
+        return limit
+
+    def pipe(self, stream: Iterable[Doc], batch_size: int = 128):
+        for doc in stream:
+            yield self(doc)
+
+    # --------------------------------------------------------- serialisation
 
     def to_disk(self, path: Union[str, Path], *, exclude=tuple()) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / TERMSET_FILE, self.termset)
+        srsly.write_json(path / RULES_FILE, self._raw)
 
-    def from_disk(self, path: Union[str, Path], *, exclude=tuple()) -> "ChineseNegex":
-        path = Path(path) / TERMSET_FILE
-        self.set_termset(srsly.read_json(path), str(path))
+    def from_disk(self, path: Union[str, Path], *, exclude=tuple()) -> "ClinicalContext":
+        path = Path(path) / RULES_FILE
+        self.set_rules(srsly.read_json(path), str(path))
         return self
 
     def to_bytes(self, *, exclude=tuple()) -> bytes:
-        return srsly.json_dumps(self.termset).encode("utf8")
+        return srsly.json_dumps(self._raw).encode("utf8")
 
-    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "ChineseNegex":
-        self.set_termset(srsly.json_loads(bytes_data.decode("utf8")), f"[{self.name}] bytes")
+    def from_bytes(self, data: bytes, *, exclude=tuple()) -> "ClinicalContext":
+        self.set_rules(srsly.json_loads(data.decode("utf8")), f"[{self.name}] bytes")
         return self
+
+
+def _allowed(span: Span, types) -> bool:
+    return types == "*" or span.label_ in types
+
+
+def _next_break(breaks) -> numpy.ndarray:
+    """For each token, the index where its segment ends (the next break, or len)."""
+    n = len(breaks)
+    out = numpy.full(n, n, dtype=numpy.int64)
+    idx = numpy.flatnonzero(breaks)
+    # segment k spans [b_k, b_{k+1}); tokens before the first break end at it
+    pos = numpy.searchsorted(idx, numpy.arange(n), side="right")
+    has_next = pos < len(idx)
+    out[has_next] = idx[pos[has_next]]
+    return out
+
+
+def _prev_break(breaks) -> numpy.ndarray:
+    """For each token, the index where its segment starts."""
+    n = len(breaks)
+    idx = numpy.flatnonzero(breaks)
+    pos = numpy.searchsorted(idx, numpy.arange(n), side="right") - 1
+    out = numpy.zeros(n, dtype=numpy.int64)
+    ok = pos >= 0
+    out[ok] = idx[pos[ok]]
+    return out
+
+
+def read_rules(path: Union[str, Path]) -> Dict:
+    """A rules file as written, after checking it (errors name the file and the rule)."""
+    data = srsly.read_json(path)
+    validate_rules(data, str(path))
+    return data

@@ -1,12 +1,13 @@
-"""Scoring of the clinical context components (negation, uncertainty) on gold entities.
+"""Scoring of the clinical context (negation, uncertainty, family, history, hypothetical) on gold entities.
 
-The evaluation set (assets/negation_eval.jsonl) holds one sentence a line:
-``{"id", "text", "case", "entities": [{"start", "end", "label", "status"}]}`` with
-status ``negated`` | ``uncertain`` | ``affirmed``. Gold entities are put on the doc,
-the context components run, and ``ent._.negex`` / ``ent._.uncertain`` are compared
-with the gold status: for "negated", a positive is an entity whose gold status is
-negated and a predicted positive is one with ``_.negex`` set (likewise for
-"uncertain" with ``_.uncertain``).
+An evaluation set holds one text a line:
+``{"id", "text", "case", "entities": [{"start", "end", "label", "status", "family"?,
+"historical"?, "hypothetical"?}]}`` with status ``negated`` | ``uncertain`` |
+``affirmed`` and the three flags true or false (false when absent). Gold entities are
+put on the doc, the clinical layer runs, and each Span extension is compared with the
+gold: for "negated", a positive is an entity whose gold status is negated and a
+predicted positive is one with ``_.negex`` set (likewise "uncertain" with
+``_.uncertain``, "family" with ``_.family`` ...).
 
 Annotation conventions of the set: a finding asked about (有没有发烧？, 是不是胃炎？,
 观察有无出血) is "uncertain"; a test item (ITE) is "negated" when its result is
@@ -21,11 +22,15 @@ from typing import Any, Dict, List, Union
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from ..components.context import EXTENSIONS
+from .gold import run_rules
+
 STATUSES = ("negated", "uncertain", "affirmed")
 RECORD_KEYS = ("id", "text", "case", "entities")
 ENTITY_KEYS = ("start", "end", "label", "status")
-# gold status -> the Span extension that should be set for it
-DIMENSIONS = {"negated": "negex", "uncertain": "uncertain"}
+# gold status or flag -> the Span extension that should be set for it
+DIMENSIONS = {ext if ext != "negex" else "negated": ext for ext in EXTENSIONS.values()}
+FLAGS = ("family", "historical", "hypothetical")
 
 
 class EvalDataError(ValueError):
@@ -65,6 +70,9 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
             raise EvalDataError(f"{where}: entity {i} status {ent['status']!r} is not one of {list(STATUSES)}")
         if not isinstance(ent["label"], str) or not ent["label"]:
             raise EvalDataError(f"{where}: entity {i} label must be a non-empty string")
+        for flag in FLAGS:
+            if not isinstance(ent.get(flag, False), bool):
+                raise EvalDataError(f"{where}: entity {i} '{flag}' must be true or false")
     return record
 
 
@@ -116,18 +124,23 @@ def _prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
     return {"p": p, "r": r, "f": f, "tp": tp, "fp": fp, "fn": fn, "support": tp + fn}
 
 
-def predicted_status(negated: bool, uncertain: bool) -> str:
-    if negated and uncertain:
-        return "negated+uncertain"
-    return "negated" if negated else "uncertain" if uncertain else "affirmed"
+def gold_labels(ent: Dict[str, Any]) -> Dict[str, bool]:
+    """The gold value of each dimension for one entity."""
+    out = {"negated": ent["status"] == "negated", "uncertain": ent["status"] == "uncertain"}
+    out.update({flag: bool(ent.get(flag, False)) for flag in FLAGS})
+    return out
+
+
+def describe(values: Dict[str, bool]) -> str:
+    return "+".join(d for d, v in values.items() if v) or "affirmed"
 
 
 def score_context(nlp: Language, records: List[Dict[str, Any]], source: str = "eval") -> Dict[str, Any]:
-    """Score negation and uncertainty of `nlp` (a pipeline with context components,
-    e.g. zh_medner.context.context_pipeline()) on gold-annotated records.
+    """Score the clinical layer of `nlp` (e.g. `gold.rules_pipeline(...)`) on gold-annotated records.
 
-    Returns {"negated": {p, r, f, tp, fp, fn, support}, "uncertain": {...},
-    "sentences", "entities", "by_case": {case: {"entities", "errors"}}, "errors": [...]}.
+    Returns {dimension: {p, r, f, tp, fp, fn, support}} for negated, uncertain, family,
+    historical and hypothetical, and "sentences", "entities", "by_case": {case:
+    {"entities", "errors"}}, "errors": [...].
     """
     counts = {dim: Counter() for dim in DIMENSIONS}
     by_case: Dict[str, Counter] = defaultdict(Counter)
@@ -136,22 +149,17 @@ def score_context(nlp: Language, records: List[Dict[str, Any]], source: str = "e
     for index, record in enumerate(records):
         where = _where(record, source, index)
         check_record(record, where)
-        doc = gold_doc(nlp, record, where)
-        for _, proc in nlp.pipeline:
-            doc = proc(doc)
+        doc = run_rules(nlp, gold_doc(nlp, record, where))
         gold_by_offsets = {(e["start"], e["end"]): e for e in record["entities"]}
         for ent in doc.ents:
-            gold = gold_by_offsets[(ent.start_char, ent.end_char)]
+            gold = gold_labels(gold_by_offsets[(ent.start_char, ent.end_char)])
             n_ents += 1
             by_case[record["case"]]["entities"] += 1
-            flags = {dim: bool(getattr(ent._, ext)) for dim, ext in DIMENSIONS.items()}
-            wrong = False
-            for dim, pred in flags.items():
-                is_gold = gold["status"] == dim
-                key = "tp" if pred and is_gold else "fp" if pred else "fn" if is_gold else "tn"
+            predicted = {dim: bool(getattr(ent._, ext)) for dim, ext in DIMENSIONS.items()}
+            for dim, pred in predicted.items():
+                key = "tp" if pred and gold[dim] else "fp" if pred else "fn" if gold[dim] else "tn"
                 counts[dim][key] += 1
-                wrong = wrong or key in ("fp", "fn")
-            if wrong:
+            if predicted != gold:
                 by_case[record["case"]]["errors"] += 1
                 errors.append(
                     {
@@ -161,8 +169,8 @@ def score_context(nlp: Language, records: List[Dict[str, Any]], source: str = "e
                         "text": record["text"],
                         "entity": ent.text,
                         "label": ent.label_,
-                        "gold": gold["status"],
-                        "predicted": predicted_status(flags["negated"], flags["uncertain"]),
+                        "gold": describe(gold),
+                        "predicted": describe(predicted),
                     }
                 )
     scores: Dict[str, Any] = {dim: _prf(c["tp"], c["fp"], c["fn"]) for dim, c in counts.items()}
