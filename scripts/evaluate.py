@@ -1,4 +1,4 @@
-"""Score a trained pipeline on a .spacy file: spaCy's scores (JSON) and a per-label table (Markdown)."""
+"""Score a trained pipeline on a .spacy file: flat and official CMeEE scores (JSON) and a Markdown report."""
 from pathlib import Path
 
 import spacy
@@ -7,7 +7,8 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from zh_medner.evaluation.ner import markdown_table, per_label_rows, score_ner
+from zh_medner.evaluation.ner import evaluate_ner, per_label_rows, report
+from zh_medner.io import write_text_atomic
 
 
 def main(model: Path, data: Path, output_json: Path, output_table: Path, gpu_id: int = typer.Option(-1, "--gpu-id")):
@@ -15,13 +16,16 @@ def main(model: Path, data: Path, output_json: Path, output_table: Path, gpu_id:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
     gold = list(DocBin().from_disk(data).get_docs(nlp.vocab))
-    scores = score_ner(nlp, gold)
-    rows = per_label_rows(scores)
+    scores = evaluate_ner(nlp, gold)
     output_json.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_json, scores)
-    output_table.write_text(f"NER on {data} ({len(gold)} docs), model {model}\n\n" + markdown_table(rows), encoding="utf8")
-    msg.table([(r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", f"{r[3]:.1f}", r[4]) for r in rows], header=("label", "P", "R", "F1", "support"), divider=True)
-    msg.good(f"scores -> {output_json}, table -> {output_table}")
+    write_text_atomic(output_table, report(scores, f"NER on {data} ({len(gold)} docs), model {model}"))
+    for name in ("official", "flat"):
+        rows = per_label_rows(scores[name])
+        msg.divider(f"{name}: F1 {scores[name]['f'] * 100:.1f}")
+        msg.table([(r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", f"{r[3]:.1f}", r[4]) for r in rows],
+                  header=("label", "P", "R", "F1", "support"), divider=True)
+    msg.good(f"scores -> {output_json}, report -> {output_table} ({scores['chars_per_second']:,.0f} chars/s)")
 
 
 if __name__ == "__main__":

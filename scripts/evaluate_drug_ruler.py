@@ -1,4 +1,4 @@
-"""Measure where the drug dictionary belongs: DRU and overall scores for NER alone, the ruler
+"""Measure where the drug dictionary belongs: DRU and overall scores for the NER alone, the ruler
 alone, and the ruler placed before / after the NER, with and without overwrite_ents."""
 from pathlib import Path
 
@@ -8,30 +8,9 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from zh_medner.evaluation.ner import markdown_table, score_ner
-
-# name -> (ruler placement relative to ner or None, overwrite_ents)
-VARIANTS = {
-    "ner alone": (None, False),
-    "ruler alone": ("only", False),
-    "ner -> ruler (overwrite_ents=false)": ("after", False),
-    "ner -> ruler (overwrite_ents=true)": ("after", True),
-    "ruler -> ner": ("before", False),
-}
-
-
-def build(model: Path, patterns: list, placement, overwrite: bool):
-    if placement == "only":
-        nlp = spacy.blank("zh")
-        ruler = nlp.add_pipe("zh_entity_ruler", name="entity_ruler")
-    else:
-        nlp = spacy.load(model, exclude=["entity_ruler"])
-        if placement is None:
-            return nlp
-        where = {"after": "ner"} if placement == "after" else {"before": "ner"}
-        ruler = nlp.add_pipe("zh_entity_ruler", name="entity_ruler", config={"overwrite_ents": overwrite}, **where)
-    ruler.add_patterns(patterns)
-    return nlp
+from zh_medner.evaluation.drug_ruler import compare
+from zh_medner.evaluation.ner import markdown_table
+from zh_medner.io import write_text_atomic
 
 
 def main(
@@ -43,25 +22,16 @@ def main(
     limit: int = typer.Option(0, "--limit", help="Score only the first N docs (0: all)"),
 ):
     patterns = srsly.read_json(patterns_path)
-    vocab_nlp = spacy.blank("zh")
-    gold = list(DocBin().from_disk(data).get_docs(vocab_nlp.vocab))
+    gold = list(DocBin().from_disk(data).get_docs(spacy.blank("zh").vocab))
     if limit:
         gold = gold[:limit]
-    results, rows = {}, []
-    for name, (placement, overwrite) in VARIANTS.items():
-        nlp = build(model, patterns, placement, overwrite)
-        scores = score_ner(nlp, gold)
-        dru = scores["ents_per_type"].get("DRU", {"p": 0.0, "r": 0.0, "f": 0.0})
-        results[name] = {"DRU": dru, "ents_p": scores["ents_p"], "ents_r": scores["ents_r"], "ents_f": scores["ents_f"]}
-        rows.append((name, dru["p"] * 100, dru["r"] * 100, dru["f"] * 100, scores["ents_f"] * 100))
-        msg.info(f"{name}: DRU F1 {dru['f'] * 100:.1f}, overall F1 {scores['ents_f'] * 100:.1f}")
+    results = compare(model, patterns, gold)
+    rows = [(name, r["DRU"]["p"] * 100, r["DRU"]["r"] * 100, r["DRU"]["f"] * 100, r["f"] * 100) for name, r in results.items()]
     output_json.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_json, {"model": str(model), "data": str(data), "docs": len(gold), "patterns": len(patterns), "results": results})
     header = ("pipeline", "DRU P", "DRU R", "DRU F1", "overall F1")
-    output_table.write_text(
-        f"Drug dictionary on {data} ({len(gold)} docs), NER model {model}, {len(patterns)} patterns\n\n" + markdown_table(rows, header),
-        encoding="utf8",
-    )
+    title = f"Drug dictionary on {data} ({len(gold)} docs), NER model {model}, {len(patterns)} patterns"
+    write_text_atomic(output_table, f"{title}\n\n" + markdown_table(rows, header))
     msg.table([(r[0], *(f"{c:.1f}" for c in r[1:])) for r in rows], header=header, divider=True)
 
 

@@ -13,6 +13,16 @@ def nlp():
     return spacy.blank("zh")
 
 
+def load_script(name: str):
+    """A module of scripts/ by file name (scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def needs_shared(*parts: str) -> Path:
     """The path under ../shared/data, or skip: that data is research-licensed and read by path only."""
     path = SHARED_DATA.joinpath(*parts)

@@ -1,9 +1,8 @@
-"""The assembled pipeline: drug dictionary, sentence splitting, negation, uncertainty."""
+"""The assembled pipeline: span head, drug dictionary, sentence splitting, clinical context."""
 import pytest
 import spacy
-from confection import Config
 
-from zh_medner import context
+from zh_medner.evaluation.gold import run_rules
 
 from .conftest import ROOT
 
@@ -22,14 +21,11 @@ def with_gold_findings(nlp, text, gold):
     """Run the clinical layer on gold findings, so the test does not depend on a few-step model."""
     doc = nlp.make_doc(text)
     doc.ents = [doc.char_span(text.index(t), text.index(t) + len(t), label=label) for t, label in gold]
-    for name, proc in nlp.pipeline:
-        if name not in ("transformer", "ner"):
-            doc = proc(doc)
-    return doc
+    return run_rules(nlp, doc)
 
 
 def test_pipeline_order(assembled):
-    assert assembled.pipe_names == ["transformer", "ner", "entity_ruler", "sentencizer", "negex", "uncertainty"]
+    assert assembled.pipe_names == ["transformer", "span_head", "entity_ruler", "sentencizer", "context"]
 
 
 def test_negated_and_affirmed_findings_in_one_text(assembled):
@@ -53,10 +49,8 @@ def test_full_pipeline_runs_on_a_long_record(assembled):
     assert any(e.label_ == "DRU" for e in doc.ents)
 
 
-def test_assemble_config_matches_the_rules_pipeline():
-    """configs/assemble.cfg and zh_medner.context describe the same clinical layer."""
-    cfg = Config().from_disk(ROOT / "configs" / "assemble.cfg", interpolate=False)
-    assert cfg["components"]["sentencizer"]["punct_chars"] == context.SENTENCE_PUNCT
-    assert cfg["components"]["negex"]["ent_types"] == context.NEGATION_TYPES
-    assert cfg["components"]["uncertainty"]["ent_types"] == context.UNCERTAINTY_TYPES
-    assert cfg["components"]["uncertainty"]["extension_name"] == "uncertain"
+def test_nested_spans_and_analyze_pipes(assembled):
+    doc = assembled("患者否认高血压病史。")
+    assert "sc" in doc.spans
+    analysis = assembled.analyze_pipes()
+    assert not any(analysis["problems"].values()), analysis["problems"]

@@ -1,14 +1,10 @@
 """The speed benchmark measures the encoder on the same windows as the pipeline."""
-import importlib.util
-
 import spacy
 from spacy_transformers.span_getters import configure_strided_spans
 
-from .conftest import ROOT
+from .conftest import ROOT, load_script
 
-spec = importlib.util.spec_from_file_location("benchmark_speed", ROOT / "scripts" / "benchmark_speed.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+bench = load_script("benchmark_speed")
 
 
 def test_windows_match_the_pipelines_strided_spans():

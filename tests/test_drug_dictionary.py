@@ -17,7 +17,8 @@ from zh_medner.dictionary.morphology import dosage_variants, split_form, strip_s
 from zh_medner.dictionary.patterns import build_patterns
 from zh_medner.dictionary.wordlists import clean_name, is_precise_name, reject_reason
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import ROOT, load_script
+
 PATTERNS = ROOT / "assets" / "drug_patterns.json"
 
 
@@ -299,11 +300,7 @@ def test_committed_patterns_tag_text(committed):
 
 
 def test_build_script_writes_json_array(tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("build_drug_patterns", ROOT / "scripts" / "build_drug_patterns.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("build_drug_patterns")
     sdist = _sdist(tmp_path, SMALL_KG)  # PyCMeKG-0.0.tar.gz, as pip names it
     out = tmp_path / "assets" / "drug_patterns.json"
     out.parent.mkdir()

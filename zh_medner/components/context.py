@@ -14,7 +14,11 @@ names its cue words and says
   follows within scope, else backward: 没有发烧 / 发烧没有);
 - its scope: up to the end of the clause (，；：) or of the sentence, and at most
   `max_scope` characters;
-- the entity types it applies to, and the register it belongs to (chart, speech or any).
+- the entity types it applies to, and the register it belongs to (chart, speech or any);
+- `unless`: categories that block it (高血压病史 is history, 否认高血压病史 is not;
+  for NEGATED only a denial before the finding blocks, not a later 已治愈).
+
+Two negation cues next to one finding cancel out (没有一天不头疼, 说不痒是假的).
 
 Why not negspacy or medspaCy: negspacy's NegEx has one scope rule for all cues and
 rebuilds `doc[a:b].ents` per clause (quadratic in the text length: a 40,000-character
@@ -23,8 +27,8 @@ modifier with every target in a doc. Here cues are found with spaCy's PhraseMatc
 and each cue finds its targets by binary search within its scope, so a record's cost
 grows with its length, not its square.
 
-Text is matched character by character, so cues overlap: a cue inside a longer cue
-is dropped (不 in 不过 'but', 无 in 无明显诱因, 吗 in 要紧吗), and a cue inside a
+Text is matched character by character, so cues overlap: a cue that overlaps a longer
+cue is dropped (不 in 不过 'but', 无 in 无明显诱因, 吗 in 要紧吗), and a cue inside a
 finding is part of the finding (未 in 动脉导管未闭).
 
 This file is shipped in the wheel (`spacy package --code`): it imports nothing
@@ -69,7 +73,9 @@ def validate_rules(data: Dict, source: str = "rules") -> Dict:
     """Check a rules document; return it with every default filled in."""
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise RulesError(f"{source}: expected a JSON object with a 'rules' list")
-    known = {"literal", "category", "direction", "scope", "max_scope", "types", "register", "terminates", "comment"}
+    known = {
+        "literal", "category", "direction", "scope", "max_scope", "types", "register", "terminates", "unless", "comment",
+    }
     defaults = data.get("defaults", {})
     default_types = defaults.get("types", ["DIS", "SYM", "ITE"])
     out = []
@@ -102,6 +108,7 @@ def validate_rules(data: Dict, source: str = "rules") -> Dict:
             "types": rule.get("types", default_types),
             "register": rule.get("register", "any"),
             "terminates": rule.get("terminates", list(EXTENSIONS)),
+            "unless": rule.get("unless", []),
         }
         if r["direction"] not in DIRECTIONS:
             raise RulesError(f"{where} ({literals[0]}): direction must be one of {list(DIRECTIONS)}")
@@ -113,6 +120,8 @@ def validate_rules(data: Dict, source: str = "rules") -> Dict:
             raise RulesError(f"{where} ({literals[0]}): max_scope must be a positive integer")
         if r["types"] != "*" and not (isinstance(r["types"], list) and all(isinstance(t, str) for t in r["types"])):
             raise RulesError(f"{where} ({literals[0]}): types must be a list of labels or \"*\"")
+        if not set(r["unless"]) <= set(EXTENSIONS):
+            raise RulesError(f"{where} ({literals[0]}): unless must list categories of {list(EXTENSIONS)}")
         if not set(r["terminates"]) <= set(EXTENSIONS):
             raise RulesError(f"{where} ({literals[0]}): terminates must list categories of {list(EXTENSIONS)}")
         out.append(r)
@@ -122,7 +131,6 @@ def validate_rules(data: Dict, source: str = "rules") -> Dict:
         "boundaries": {
             "clause": boundaries.get("clause", list("，,；;：:")),
             "sentence": boundaries.get("sentence", list("。！？!?\n")),
-            "list_words": boundaries.get("list_words", []),
             "speech_markers": boundaries.get("speech_markers", []),
         },
         "rules": out,
@@ -174,7 +182,6 @@ class ClinicalContext:
         b = self.rules["boundaries"]
         self._clause = set(b["clause"])
         self._sentence = set(b["sentence"])
-        self._list_words = sorted(b["list_words"], key=len, reverse=True)
         self._speech = b["speech_markers"]
 
     def initialize(self, get_examples: Optional[Callable[[], Iterable]] = None, *, nlp=None, rules: Optional[Dict] = None):
@@ -202,41 +209,64 @@ class ClinicalContext:
             inside[t.start] += 1
             inside[t.end] -= 1
         covered = numpy.cumsum(inside)[: len(doc)] > 0
-        clause_end, clause_start, sent_end, sent_start, speech = self._segments(doc, covered)
+        clause_end, clause_start, sent_end, sent_start, speech = self._segments(doc)
         cues = self._cues(doc, covered, speech)
         terminations = [c for c in cues if c.rule["categories"][0] == TERMINATE]
         term_pos = [c.start for c in terminations]
         flags = [dict.fromkeys(EXTENSIONS, False) for _ in targets]
+        negators: List[set] = [set() for _ in targets]  # negation cues next to each finding
+        denied = [False] * len(targets)  # negated by a cue before it (否认, 没有), not a later 好了
+        deferred = []
         for cue in cues:
             rule = cue.rule
             categories = rule["categories"]
             if categories[0] in (TERMINATE, PSEUDO):
                 continue
             types = rule["types"]
-            lo_fwd, hi_fwd = cue.end, self._forward_limit(cue, clause_end, sent_end, terminations, term_pos)
-            lo_bwd, hi_bwd = self._backward_limit(cue, clause_start, sent_start, terminations, term_pos), cue.start
             direction = rule["direction"]
             hits: List[int] = []
+            nearest = []
             if direction in ("forward", "bidirectional", "nearest"):
-                a = bisect.bisect_left(starts, lo_fwd)
-                b = bisect.bisect_left(starts, hi_fwd)
-                hits += [i for i in range(a, b) if targets[i].end <= hi_fwd and _allowed(targets[i], types)]
+                hi = self._forward_limit(cue, clause_end, sent_end, terminations, term_pos)
+                a, b = bisect.bisect_left(starts, cue.end), bisect.bisect_left(starts, hi)
+                found = [i for i in range(a, b) if _allowed(targets[i], types)]
+                hits += found
+                nearest += found[:1]
+                forward = set(found)
+            else:
+                forward = set()
             if direction in ("backward", "bidirectional") or (direction == "nearest" and not hits):
-                a = bisect.bisect_left(end_keys, lo_bwd + 1)
-                b = bisect.bisect_right(end_keys, hi_bwd)
-                hits += [
-                    ends[j][1] for j in range(a, b)
-                    if targets[ends[j][1]].start >= lo_bwd and _allowed(targets[ends[j][1]], types)
-                ]
+                lo = self._backward_limit(cue, clause_start, sent_start, terminations, term_pos)
+                a, b = bisect.bisect_right(end_keys, lo), bisect.bisect_right(end_keys, cue.start)
+                found = [ends[j][1] for j in range(a, b) if _allowed(targets[ends[j][1]], types)]
+                hits += found
+                nearest += found[-1:]
+            if rule["unless"]:
+                deferred.append((categories, hits, rule["unless"]))
+                continue
             for i in hits:
                 for category in categories:
                     flags[i][category] = True
+            if "NEGATED" in categories:
+                for i in nearest:
+                    negators[i].add(cue.start)
+                for i in forward:
+                    denied[i] = True
+        for i, cues_next_to in enumerate(negators):
+            if len(cues_next_to) >= 2:  # double negation: 没有一天不头疼, 说不痒是假的
+                flags[i]["NEGATED"] = denied[i] = False
+        for categories, hits, unless in deferred:
+            for i in hits:
+                # `unless: NEGATED` means denied: 否认高血压病史 (a later 已治愈 keeps the history)
+                if not any(denied[i] if u == "NEGATED" else flags[i][u] for u in unless):
+                    for category in categories:
+                        flags[i][category] = True
         for target, flag in zip(targets, flags):
             for category, ext in EXTENSIONS.items():
                 target._.set(ext, flag[category])
         return doc
 
-    def _segments(self, doc: Doc, covered):
+    def _segments(self, doc: Doc):
         """Clause and sentence bounds per token, and whether each sentence is patient speech."""
         n = len(doc)
         texts = [t.text for t in doc]
@@ -252,35 +282,10 @@ class ClinicalContext:
         for i, text in enumerate(texts):
             if text in self._clause and i + 1 < n:
                 clause_break[i + 1] = True
-        # A comma clause that holds only findings and list words stays in the scope of the
-        # clause before it: 没有发烧，咳嗽，流涕 / 否认高血压，糖尿病病史.
-        starts = numpy.flatnonzero(clause_break).tolist()
-        bounds = [0] + starts + [n]
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            if a == 0 or sent_break[a]:
-                continue
-            if self._only_findings(texts, covered, a, b):
-                clause_break[a] = False
         return (
             _next_break(clause_break), _prev_break(clause_break),
             _next_break(sent_break), _prev_break(sent_break), self._speech_tokens(texts, sent_break),
         )
-
-    def _only_findings(self, texts, covered, a: int, b: int) -> bool:
-        i, saw_finding = a, False
-        while i < b:
-            if texts[i] in self._clause or texts[i] in self._sentence or not texts[i].strip():
-                i += 1
-                continue
-            if covered[i]:
-                saw_finding = True
-                i += 1
-                continue
-            word = next((w for w in self._list_words if "".join(texts[i : i + len(w)]) == w), None)
-            if word is None:
-                return False
-            i += len(word)
-        return saw_finding
 
     def _speech_tokens(self, texts, sent_break):
         """Per token: does its sentence read as patient speech (register 'auto')?"""
@@ -304,16 +309,20 @@ class ClinicalContext:
                 reg = rule["register"]
                 if reg == "any" or (reg == "speech") == bool(speech[start]):
                     found.append(_Cue(start, end, rule))
-        found.sort(key=lambda c: (c.start, -c.end))
+        # Longest first: a cue that overlaps a longer one is part of it (不 in 不过,
+        # 也不 in 不确定); the rules of one literal share its match.
+        found.sort(key=lambda c: (c.start - c.end, c.start))
+        taken = numpy.zeros(len(doc), dtype=bool)
         kept: List[_Cue] = []
-        reach_end, reach_len = -1, 0  # the longest earlier cue that reaches furthest
+        last = None
         for cue in found:
-            length = cue.end - cue.start
-            if cue.end <= reach_end and length < reach_len:
-                continue  # inside a longer cue
-            if cue.end > reach_end or (cue.end == reach_end and length > reach_len):
-                reach_end, reach_len = cue.end, length
+            span = (cue.start, cue.end)
+            if span != last and taken[cue.start : cue.end].any():
+                continue
+            taken[cue.start : cue.end] = True
+            last = span
             kept.append(cue)
+        kept.sort(key=lambda c: c.start)
         return kept
 
     @staticmethod

@@ -142,7 +142,9 @@ def score_context(nlp: Language, records: List[Dict[str, Any]], source: str = "e
     historical and hypothetical, and "sentences", "entities", "by_case": {case:
     {"entities", "errors"}}, "errors": [...].
     """
-    counts = {dim: Counter() for dim in DIMENSIONS}
+    # a set that never states a flag (the chart negation set) is not scored on it
+    annotated = [d for d in DIMENSIONS if d not in FLAGS or any(d in e for r in records for e in r["entities"])]
+    counts = {dim: Counter() for dim in annotated}
     by_case: Dict[str, Counter] = defaultdict(Counter)
     errors = []
     n_ents = 0
@@ -155,7 +157,8 @@ def score_context(nlp: Language, records: List[Dict[str, Any]], source: str = "e
             gold = gold_labels(gold_by_offsets[(ent.start_char, ent.end_char)])
             n_ents += 1
             by_case[record["case"]]["entities"] += 1
-            predicted = {dim: bool(getattr(ent._, ext)) for dim, ext in DIMENSIONS.items()}
+            gold = {dim: gold[dim] for dim in annotated}
+            predicted = {dim: bool(getattr(ent._, DIMENSIONS[dim])) for dim in annotated}
             for dim, pred in predicted.items():
                 key = "tp" if pred and gold[dim] else "fp" if pred else "fn" if gold[dim] else "tn"
                 counts[dim][key] += 1

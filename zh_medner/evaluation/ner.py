@@ -1,37 +1,84 @@
-"""NER scores: spaCy's scorer, plus a per-label table with gold support."""
+"""NER scores: flat (doc.ents) and the official CMeEE metric (every entity, nested included).
+
+The CMeEE metric is micro P/R/F1 over exact (start, end, type) triples of all entities.
+Gold entities come from `doc.spans["sc"]` (the converter keeps nested ones there) and
+predictions from the pipeline's `doc.spans["sc"]` when it writes one (the span head),
+else from its `doc.ents` (transition `ner`, which cannot nest): the same metric for both.
+"""
+import time
 from collections import Counter
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Sequence, Set, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.training import Example
 
+from ..components.span_head import SPANS_KEY
 from ..labels import LABELS
 
+Triple = Tuple[int, int, str]
 
-def score_ner(nlp: Language, gold_docs: Iterable[Doc], batch_size: int = 64) -> Dict:
-    """Score `nlp` on gold docs (their flat doc.ents); adds per-label gold support."""
+
+def flat_triples(doc: Doc) -> Set[Triple]:
+    return {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+
+
+def all_triples(doc: Doc) -> Set[Triple]:
+    """Every entity: the span group when the doc has one, else the flat entities."""
+    if SPANS_KEY in doc.spans:
+        return {(s.start_char, s.end_char, s.label_) for s in doc.spans[SPANS_KEY]}
+    return flat_triples(doc)
+
+
+def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def micro_scores(pairs: Iterable[Tuple[Set[Triple], Set[Triple]]]) -> Dict:
+    """{"p", "r", "f", "support", "per_type": {label: {"p", "r", "f", "support"}}} over (predicted, gold) sets."""
+    tp, fp, fn = Counter(), Counter(), Counter()
+    for predicted, gold in pairs:
+        for t in predicted & gold:
+            tp[t[2]] += 1
+        for t in predicted - gold:
+            fp[t[2]] += 1
+        for t in gold - predicted:
+            fn[t[2]] += 1
+    labels = set(tp) | set(fp) | set(fn)
+    out = prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
+    out["support"] = sum(tp.values()) + sum(fn.values())
+    out["per_type"] = {
+        label: {**prf(tp[label], fp[label], fn[label]), "support": tp[label] + fn[label]} for label in labels
+    }
+    return out
+
+
+def evaluate_ner(nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64) -> Dict:
+    """Flat and official (nested-inclusive) scores of `nlp` on gold docs, and its speed."""
     gold_docs = list(gold_docs)
-    examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs]
-    scores = nlp.evaluate(examples, batch_size=batch_size)
-    support = Counter(e.label_ for d in gold_docs for e in d.ents)
-    per_type = scores.get("ents_per_type") or {}
-    for label in set(per_type) | set(support):
-        per_type.setdefault(label, {"p": 0.0, "r": 0.0, "f": 0.0})["support"] = support[label]
-    scores["ents_per_type"] = per_type
-    return scores
+    start = time.perf_counter()
+    predicted = list(nlp.pipe((d.text for d in gold_docs), batch_size=batch_size))
+    seconds = time.perf_counter() - start
+    chars = sum(len(d.text) for d in gold_docs)
+    return {
+        "docs": len(gold_docs),
+        "flat": micro_scores((flat_triples(p), flat_triples(g)) for p, g in zip(predicted, gold_docs)),
+        "official": micro_scores((all_triples(p), all_triples(g)) for p, g in zip(predicted, gold_docs)),
+        "chars_per_second": chars / seconds if seconds else 0.0,
+        "seconds": seconds,
+    }
 
 
-def per_label_rows(scores: Dict) -> List[tuple]:
+def per_label_rows(section: Dict) -> List[tuple]:
     """(label, P, R, F, support) rows in CMeEE label order, then the micro average."""
-    per_type = scores.get("ents_per_type") or {}
-    labels = [l for l in LABELS if l in per_type] + sorted(l for l in per_type if l not in LABELS)
+    per_type = section["per_type"]
+    labels = [x for x in LABELS if x in per_type] + sorted(x for x in per_type if x not in LABELS)
     rows = [
-        (l, per_type[l]["p"] * 100, per_type[l]["r"] * 100, per_type[l]["f"] * 100, per_type[l].get("support", 0))
-        for l in labels
+        (x, per_type[x]["p"] * 100, per_type[x]["r"] * 100, per_type[x]["f"] * 100, per_type[x]["support"])
+        for x in labels
     ]
-    total = sum(r[4] for r in rows)
-    rows.append(("ALL (micro)", (scores.get("ents_p") or 0) * 100, (scores.get("ents_r") or 0) * 100, (scores.get("ents_f") or 0) * 100, total))
+    rows.append(("ALL (micro)", section["p"] * 100, section["r"] * 100, section["f"] * 100, section["support"]))
     return rows
 
 
@@ -41,3 +88,15 @@ def markdown_table(rows: List[tuple], header=("label", "P", "R", "F1", "support"
         cells = [f"{c:.1f}" if isinstance(c, float) else str(c) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def report(scores: Dict, title: str) -> str:
+    """The Markdown report: both metrics, per label, and the speed."""
+    return (
+        f"{title}\n\n"
+        f"Official CMeEE metric (every entity, nested included): micro F1 **{scores['official']['f'] * 100:.1f}**\n\n"
+        + markdown_table(per_label_rows(scores["official"]))
+        + f"\nFlat (doc.ents): micro F1 **{scores['flat']['f'] * 100:.1f}**\n\n"
+        + markdown_table(per_label_rows(scores["flat"]))
+        + f"\n{scores['docs']} docs, {scores['chars_per_second']:,.0f} characters/s through `nlp.pipe`.\n"
+    )

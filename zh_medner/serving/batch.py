@@ -17,15 +17,17 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from ..components.context import EXTENSIONS
 
-# Span extensions of the clinical components -> keys in the output
-CONTEXT_KEYS = {"negex": "negated", "uncertain": "uncertain"}
+
+# Span extensions of the clinical context -> keys in the output
+CONTEXT_KEYS = {ext: "negated" if ext == "negex" else ext for ext in EXTENSIONS.values()}
 
 
 def context_attrs(nlp: Language) -> List[Tuple[str, str]]:
-    """The (extension, output key) pairs that the pipeline's components set."""
-    names = {getattr(pipe, "extension_name", None) for _, pipe in nlp.pipeline}
-    return [(ext, key) for ext, key in CONTEXT_KEYS.items() if ext in names]
+    """The (extension, output key) pairs that the pipeline's components declare they set."""
+    assigned = {attr for name in nlp.pipe_names for attr in nlp.get_pipe_meta(name).assigns}
+    return [(ext, key) for ext, key in CONTEXT_KEYS.items() if f"span._.{ext}" in assigned]
 
 
 def doc_to_entities(doc: Doc, attrs: List[Tuple[str, str]]) -> List[Dict]:

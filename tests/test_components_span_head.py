@@ -1,0 +1,128 @@
+"""span_head (zh_medner/components/span_head.py): nested spans, the flat choice, scoring, saving, training."""
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
+
+from zh_medner.components.span_head import SPANS_KEY, flat_choice
+
+from .conftest import ROOT
+
+TEXTS = ["患者慢性胃炎伴胃痛三天。", "口服胰岛素控制血糖。", "否认高血压病史。"]
+# (text index, start, end, label): nested 胃炎 inside 慢性胃炎, and 胰岛素 both DRU and ITE
+GOLD = [(0, 2, 6, "DIS"), (0, 4, 6, "DIS"), (0, 7, 9, "SYM"), (1, 2, 5, "DRU"), (1, 2, 5, "ITE"), (1, 7, 9, "ITE"), (2, 2, 5, "DIS")]
+
+
+def blank():
+    return spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": "char"}}})
+
+
+def gold_docs(nlp):
+    docs = [nlp.make_doc(t) for t in TEXTS]
+    for i, doc in enumerate(docs):
+        spans = [doc.char_span(s, e, label=label) for j, s, e, label in GOLD if j == i]
+        doc.spans[SPANS_KEY] = spans
+        doc.ents = flat_choice(spans, ["DIS", "SYM", "DRU", "ITE"])
+    return docs
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A CNN-backed span head that has learnt the three gold docs by heart."""
+    nlp = blank()
+    nlp.add_pipe("span_head", config={"model": {"max_length": 8, "tok2vec": {"width": 64, "depth": 2}}})
+    examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(150):
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    return nlp
+
+
+def triples(doc):
+    return sorted((s.start_char, s.end_char, s.label_) for s in doc.spans[SPANS_KEY])
+
+
+def test_nested_spans_and_two_types_on_one_span_come_out(trained):
+    for i, text in enumerate(TEXTS):
+        doc = trained(text)
+        assert triples(doc) == sorted((s, e, label) for j, s, e, label in GOLD if j == i)
+
+
+def test_flat_entities_are_the_converters_choice(trained):
+    doc = trained(TEXTS[0])
+    assert [(e.text, e.label_) for e in doc.ents] == [("慢性胃炎", "DIS"), ("胃痛", "SYM")]
+    doc = trained(TEXTS[1])
+    assert [(e.text, e.label_) for e in doc.ents] == [("胰岛素", "DRU"), ("血糖", "ITE")]
+
+
+def test_flat_choice_outermost_then_longer_then_earlier_then_label_order():
+    doc = blank().make_doc("慢性胃炎伴胃痛")
+    inner, outer, crossing = doc[2:4], doc[0:4], doc[3:6]
+    spans = [doc.char_span(s.start_char, s.end_char, label="DIS") for s in (inner, outer, crossing)]
+    assert [(s.start, s.end) for s in flat_choice(spans)] == [(0, 4)]
+    same = [doc.char_span(0, 2, label="ITE"), doc.char_span(0, 2, label="DRU")]
+    assert [s.label_ for s in flat_choice(same, ["DRU", "ITE"])] == ["DRU"]
+    assert flat_choice([]) == []
+
+
+def test_scorer_reports_flat_and_nested_with_per_type(trained):
+    nlp = blank()
+    examples = [Example(trained(d.text), d) for d in gold_docs(nlp)]
+    scores = trained.get_pipe("span_head").scorer(examples)
+    assert scores["spans_sc_f"] == 1.0 and scores["ents_f"] == 1.0
+    assert set(scores["spans_sc_per_type"]) == {"DIS", "SYM", "DRU", "ITE"}
+    # hand-made prediction: the nested 胃炎 missed
+    pred = nlp.make_doc(TEXTS[0])
+    pred.spans[SPANS_KEY] = [pred.char_span(2, 6, label="DIS"), pred.char_span(7, 9, label="SYM")]
+    pred.ents = list(pred.spans[SPANS_KEY])
+    scores = trained.get_pipe("span_head").scorer([Example(pred, gold_docs(nlp)[0])])
+    assert scores["ents_f"] == 1.0
+    assert scores["spans_sc_p"] == 1.0 and round(scores["spans_sc_r"], 3) == round(2 / 3, 3)
+    assert scores["spans_sc_per_type"]["DIS"]["r"] == 0.5
+
+
+def test_empty_doc_and_a_4000_character_record(trained):
+    assert list(trained("").ents) == [] and len(trained("").spans[SPANS_KEY]) == 0
+    long = trained("患者慢性胃炎伴胃痛三天。" * 340)
+    assert len(long) > 4000
+    assert len(long.spans[SPANS_KEY]) >= 340 and all(e.end - e.start <= 8 for e in long.spans[SPANS_KEY])
+
+
+def test_save_and_load_round_trip(trained, tmp_path):
+    trained.to_disk(tmp_path / "p")
+    again = spacy.load(tmp_path / "p")
+    for text in TEXTS:
+        assert triples(again(text)) == triples(trained(text))
+    data = trained.get_pipe("span_head").to_bytes()
+    fresh = spacy.load(tmp_path / "p")
+    fresh.get_pipe("span_head").from_bytes(data)
+    scores = numpy.asarray(fresh.get_pipe("span_head").predict([fresh.make_doc(TEXTS[0])]))
+    assert numpy.allclose(scores, trained.get_pipe("span_head").predict([trained.make_doc(TEXTS[0])]), atol=1e-5)
+
+
+def test_labels_after_initialisation_are_refused(trained):
+    with pytest.raises(ValueError, match="after the model is initialised"):
+        trained.get_pipe("span_head").add_label("NEW")
+
+
+def test_trains_through_spacy_train_with_the_tiny_encoder(tmp_path):
+    nlp = blank()
+    docs = gold_docs(nlp) * 4
+    DocBin(docs=docs).to_disk(tmp_path / "train.spacy")
+    encoder = tmp_path / "encoder"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_random_encoder.py"), str(encoder), "--hidden", "32",
+                    "--layers", "1", "--heads", "2", "--intermediate", "64"], check=True, capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "ner_trf.cfg"), "--output", str(tmp_path / "out"),
+         "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "train.spacy"),
+         "--paths.encoder", str(encoder), "--training.max_steps", "4", "--training.eval_frequency", "2"],
+        capture_output=True, text=True, env={"TOKENIZERS_PARALLELISM": "false", "PATH": "", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    trained = spacy.load(tmp_path / "out" / "model-last")
+    assert trained.pipe_names == ["transformer", "span_head"]
+    assert SPANS_KEY in trained(TEXTS[0]).spans

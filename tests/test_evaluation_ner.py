@@ -1,0 +1,50 @@
+"""zh_medner/evaluation/ner.py: the flat and official (nested-inclusive) CMeEE metrics, and the table."""
+import spacy
+
+from zh_medner.evaluation.ner import all_triples, flat_triples, markdown_table, micro_scores, per_label_rows
+
+
+def doc_with(text, ents, spans=None):
+    nlp = spacy.blank("zh")
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(s, e, label=label) for s, e, label in ents]
+    if spans is not None:
+        doc.spans["sc"] = [doc.char_span(s, e, label=label) for s, e, label in spans]
+    return doc
+
+
+def test_official_metric_counts_nested_spans_flat_does_not():
+    gold = doc_with("慢性胃炎伴胃痛", [(0, 4, "DIS"), (5, 7, "SYM")], [(0, 4, "DIS"), (2, 4, "DIS"), (5, 7, "SYM")])
+    pred = doc_with("慢性胃炎伴胃痛", [(0, 4, "DIS")], [(0, 4, "DIS"), (2, 4, "DIS")])
+    flat = micro_scores([(flat_triples(pred), flat_triples(gold))])
+    official = micro_scores([(all_triples(pred), all_triples(gold))])
+    assert (flat["p"], flat["r"]) == (1.0, 0.5)
+    assert (official["p"], round(official["r"], 4)) == (1.0, round(2 / 3, 4))
+    assert official["per_type"]["DIS"] == {"p": 1.0, "r": 1.0, "f": 1.0, "support": 2}
+    assert official["per_type"]["SYM"]["support"] == 1 and official["per_type"]["SYM"]["f"] == 0.0
+
+
+def test_same_span_with_two_types_counts_twice():
+    gold = doc_with("胰岛素", [(0, 3, "DRU")], [(0, 3, "DRU"), (0, 3, "ITE")])
+    pred = doc_with("胰岛素", [(0, 3, "DRU")], [(0, 3, "DRU")])
+    scores = micro_scores([(all_triples(pred), all_triples(gold))])
+    assert scores["support"] == 2 and scores["r"] == 0.5
+
+
+def test_a_pipeline_without_a_span_group_is_scored_on_its_ents():
+    pred = doc_with("胃炎", [(0, 2, "DIS")])
+    assert all_triples(pred) == {(0, 2, "DIS")}
+
+
+def test_per_label_table_in_cmeee_order_with_micro_row():
+    scores = micro_scores([({(0, 2, "SYM"), (3, 4, "DIS")}, {(0, 2, "SYM"), (5, 6, "DIS")})])
+    rows = per_label_rows(scores)
+    assert [r[0] for r in rows] == ["DIS", "SYM", "ALL (micro)"]
+    assert rows[-1][4] == 2 and rows[0][3] == 0.0 and rows[1][3] == 100.0
+    table = markdown_table(rows)
+    assert table.startswith("| label | P | R | F1 | support |") and "| SYM | 100.0 | 100.0 | 100.0 | 1 |" in table
+
+
+def test_empty_input_scores_zero_not_an_error():
+    scores = micro_scores([])
+    assert scores == {"p": 0.0, "r": 0.0, "f": 0.0, "support": 0, "per_type": {}}
