@@ -1,4 +1,5 @@
 """Annotate a JSONL file with a pipeline: entities, negation, uncertainty. Resumable."""
+
 import sys
 from pathlib import Path
 
@@ -13,9 +14,13 @@ from zh_medner.serving.batch import annotate_file, last_done_line
 def main(
     input_path: Path,
     output_path: Path,
-    model: str = typer.Option("zh_medner_trf", "--model", "-m", help="Installed package name or pipeline folder"),
+    model: str = typer.Option(
+        "zh_medner_trf", "--model", "-m", help="Installed package name or pipeline folder"
+    ),
     text_key: str = typer.Option("text", "--text-key"),
-    id_key: str = typer.Option("id", "--id-key", help="Copied from each input record to its output line"),
+    id_key: str = typer.Option(
+        "id", "--id-key", help="Copied from each input record to its output line"
+    ),
     batch_size: int = typer.Option(64, "--batch-size"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
 ):
@@ -38,11 +43,20 @@ def main(
         bar.update(1)
 
     counts = annotate_file(
-        nlp, input_path, output_path, text_key=text_key, id_key=id_key, batch_size=batch_size,
-        on_error=on_error, progress=bar.update,
+        nlp,
+        input_path,
+        output_path,
+        text_key=text_key,
+        id_key=id_key,
+        batch_size=batch_size,
+        on_error=on_error,
+        progress=bar.update,
     )
     bar.close()
-    msg.good(f"{counts['annotated']} annotated, {counts['errors']} malformed, {counts['skipped']} already done -> {output_path}")
+    msg.good(
+        f"{counts['annotated']} annotated, {counts['errors']} malformed, {counts['skipped']} "
+        f"already done -> {output_path}"
+    )
 
 
 if __name__ == "__main__":

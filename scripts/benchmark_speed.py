@@ -10,6 +10,7 @@
 Each runs in its own process, so peak RSS and cold load time are its own. Ratios hold on noisy
 machines; absolute times do not.
 """
+
 import json
 import multiprocessing as mp
 import resource
@@ -17,7 +18,6 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import typer
 from wasabi import msg
@@ -25,7 +25,9 @@ from wasabi import msg
 WINDOW, STRIDE = 128, 96
 
 
-def bench_texts(cmeee_dev: Optional[Path], fallback: Path, n_short: int, n_long: int, long_parts: int) -> List[str]:
+def bench_texts(
+    cmeee_dev: Path | None, fallback: Path, n_short: int, n_long: int, long_parts: int
+) -> list[str]:
     """Short notes, plus long records made of `long_parts` consecutive notes each."""
     if cmeee_dev and cmeee_dev.exists():
         with cmeee_dev.open(encoding="utf8") as f:
@@ -34,11 +36,14 @@ def bench_texts(cmeee_dev: Optional[Path], fallback: Path, n_short: int, n_long:
         notes = [task["data"]["text"] for task in json.loads(fallback.read_text(encoding="utf8"))]
     short = [notes[i % len(notes)] for i in range(n_short)]
     start = n_short
-    long = ["".join(notes[(start + j * long_parts + k) % len(notes)] for k in range(long_parts)) for j in range(n_long)]
+    long = [
+        "".join(notes[(start + j * long_parts + k) % len(notes)] for k in range(long_parts))
+        for j in range(n_long)
+    ]
     return short + long
 
 
-def windows(text: str) -> List[str]:
+def windows(text: str) -> list[str]:
     """The character windows of spacy-transformers' strided_spans (window 128, stride 96)."""
     out = []
     for i in range(0, len(text), STRIDE):
@@ -59,7 +64,7 @@ def _torch_setup(threads: int):
     return torch
 
 
-def export_encoder(model: str, out_dir: str, *_) -> Dict:
+def export_encoder(model: str, out_dir: str, *_) -> dict:
     """Save the pipeline's encoder weights and tokenizer as a Hugging Face folder."""
     import spacy
 
@@ -69,7 +74,9 @@ def export_encoder(model: str, out_dir: str, *_) -> Dict:
     return {}
 
 
-def run_encoder(hf_dir: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
+def run_encoder(
+    hf_dir: str, texts: list[str], threads: int, batch: int, device: str, bf16: bool
+) -> dict:
     torch = _torch_setup(threads)
     from transformers import AutoModel, AutoTokenizer
 
@@ -79,7 +86,10 @@ def run_encoder(hf_dir: str, texts: List[str], threads: int, batch: int, device:
     load = time.perf_counter() - t0
     spans = sorted((w for t in texts for w in windows(t)), key=len)
     t0 = time.perf_counter()
-    with torch.inference_mode(), torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+    with (
+        torch.inference_mode(),
+        torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=bf16),
+    ):
         for i in range(0, len(spans), batch):
             enc = tokenizer(spans[i : i + batch], padding="longest", return_tensors="pt").to(device)
             encoder(**enc)
@@ -88,7 +98,9 @@ def run_encoder(hf_dir: str, texts: List[str], threads: int, batch: int, device:
     return {"load_s": load, "seconds": time.perf_counter() - t0}
 
 
-def run_pipeline(model: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
+def run_pipeline(
+    model: str, texts: list[str], threads: int, batch: int, device: str, bf16: bool
+) -> dict:
     _torch_setup(threads)
     import spacy
 
@@ -102,7 +114,9 @@ def run_pipeline(model: str, texts: List[str], threads: int, batch: int, device:
     return {"load_s": load, "seconds": time.perf_counter() - t0, "ents": n_ents}
 
 
-def run_hf(hf_dir: str, texts: List[str], threads: int, batch: int, device: str, bf16: bool) -> Dict:
+def run_hf(
+    hf_dir: str, texts: list[str], threads: int, batch: int, device: str, bf16: bool
+) -> dict:
     torch = _torch_setup(threads)
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
@@ -113,8 +127,12 @@ def run_hf(hf_dir: str, texts: List[str], threads: int, batch: int, device: str,
     tokenizer.model_max_length = WINDOW + 2  # same windows: 128 characters plus [CLS] and [SEP]
     head = head.to(device, dtype=torch.bfloat16 if bf16 else torch.float32).eval()
     tagger = pipeline(
-        "token-classification", model=head, tokenizer=tokenizer, aggregation_strategy="simple",
-        stride=WINDOW - STRIDE, device=device,
+        "token-classification",
+        model=head,
+        tokenizer=tokenizer,
+        aggregation_strategy="simple",
+        stride=WINDOW - STRIDE,
+        device=device,
     )
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -122,12 +140,17 @@ def run_hf(hf_dir: str, texts: List[str], threads: int, batch: int, device: str,
     return {"load_s": load, "seconds": time.perf_counter() - t0, "ents": n_ents}
 
 
-RUNNERS = {"export": export_encoder, "encoder": run_encoder, "pipeline": run_pipeline, "hf": run_hf, "cnn": run_pipeline}
+RUNNERS = {
+    "export": export_encoder,
+    "encoder": run_encoder,
+    "pipeline": run_pipeline,
+    "hf": run_hf,
+    "cnn": run_pipeline,
+}
 
 
 def _child(name, model, texts, threads, batch, device, bf16, queue):
     try:
-
         result = RUNNERS[name](model, texts, threads, batch, device, bf16)
         result["peak_rss_mb"] = _peak_rss_mb()
         queue.put(result)
@@ -136,13 +159,23 @@ def _child(name, model, texts, threads, batch, device, bf16, queue):
 
 
 def main(
-    pipeline_path: str = typer.Option("pipelines/medner_trf", "--pipeline", help="Assembled pipeline folder or installed package"),
-    cnn: str = typer.Option("training/cmeee_cnn/model-best", "--cnn", help="CNN tok2vec + ner pipeline"),
-    cmeee_dev: Path = typer.Option(Path("../shared/data/cmeee/derived/cmeee_v1_dev.jsonl"), "--cmeee-dev"),
-    fallback: Path = typer.Option(Path("assets/default_corpus.label_studio.json"), "--fallback-texts"),
+    pipeline_path: str = typer.Option(
+        "pipelines/medner_trf", "--pipeline", help="Assembled pipeline folder or installed package"
+    ),
+    cnn: str = typer.Option(
+        "training/cmeee_cnn/model-best", "--cnn", help="CNN tok2vec + ner pipeline"
+    ),
+    cmeee_dev: Path = typer.Option(
+        Path("../shared/data/cmeee/derived/cmeee_v1_dev.jsonl"), "--cmeee-dev"
+    ),
+    fallback: Path = typer.Option(
+        Path("assets/default_corpus.label_studio.json"), "--fallback-texts"
+    ),
     n_short: int = typer.Option(1000, "--short"),
     n_long: int = typer.Option(20, "--long"),
-    long_parts: int = typer.Option(40, "--long-parts", help="Notes concatenated into one long record"),
+    long_parts: int = typer.Option(
+        40, "--long-parts", help="Notes concatenated into one long record"
+    ),
     threads: int = typer.Option(2, "--threads"),
     batch: int = typer.Option(64, "--batch"),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
@@ -152,12 +185,17 @@ def main(
 ):
     texts = bench_texts(cmeee_dev, fallback, n_short, n_long, long_parts)
     chars = sum(len(t) for t in texts)
-    msg.info(f"{len(texts)} texts ({n_short} notes, {n_long} records of {long_parts} notes), {chars} characters, {threads} threads, {device}{' bf16' if bf16 else ''}")
+    msg.info(
+        f"{len(texts)} texts ({n_short} notes, {n_long} records of {long_parts} notes), "
+        f"{chars} characters, {threads} threads, {device}{' bf16' if bf16 else ''}"
+    )
     ctx = mp.get_context("spawn")
 
     def in_child(name, model, payload):
         queue = ctx.Queue()
-        proc = ctx.Process(target=_child, args=(name, model, payload, threads, batch, device, bf16, queue))
+        proc = ctx.Process(
+            target=_child, args=(name, model, payload, threads, batch, device, bf16, queue)
+        )
         proc.start()
         result = queue.get()
         proc.join()
@@ -176,7 +214,9 @@ def main(
             continue
         result = in_child(name, model, texts)
         if "seconds" in result:
-            result.update(chars_per_s=chars / result["seconds"], docs_per_s=len(texts) / result["seconds"])
+            result.update(
+                chars_per_s=chars / result["seconds"], docs_per_s=len(texts) / result["seconds"]
+            )
         results[name] = result
         msg.info(f"{name}: {result}")
     rows = []
@@ -184,8 +224,19 @@ def main(
         if "error" in r:
             rows.append((name, "-", "-", "-", "-", r["error"][:60]))
         else:
-            rows.append((name, f"{r['chars_per_s']:.0f}", f"{r['docs_per_s']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['load_s']:.1f}", ""))
-    msg.table(rows, header=("run", "chars/s", "docs/s", "peak RSS MB", "load s", "note"), divider=True)
+            rows.append(
+                (
+                    name,
+                    f"{r['chars_per_s']:.0f}",
+                    f"{r['docs_per_s']:.1f}",
+                    f"{r['peak_rss_mb']:.0f}",
+                    f"{r['load_s']:.1f}",
+                    "",
+                )
+            )
+    msg.table(
+        rows, header=("run", "chars/s", "docs/s", "peak RSS MB", "load s", "note"), divider=True
+    )
     ratios = {}
     for num, den in (("pipeline", "encoder"), ("pipeline", "hf"), ("pipeline", "cnn")):
         if "chars_per_s" in results.get(num, {}) and "chars_per_s" in results.get(den, {}):
@@ -193,7 +244,21 @@ def main(
             msg.text(f"{num}/{den}: {ratios[f'{num}/{den}']:.2f}")
     shutil.rmtree(hf_dir, ignore_errors=True)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"texts": len(texts), "chars": chars, "threads": threads, "device": device, "bf16": bf16, "results": results, "ratios": ratios}, indent=2), encoding="utf8")
+    output.write_text(
+        json.dumps(
+            {
+                "texts": len(texts),
+                "chars": chars,
+                "threads": threads,
+                "device": device,
+                "bf16": bf16,
+                "results": results,
+                "ratios": ratios,
+            },
+            indent=2,
+        ),
+        encoding="utf8",
+    )
 
 
 if __name__ == "__main__":

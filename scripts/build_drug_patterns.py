@@ -14,9 +14,9 @@ from pathlib import Path
 import srsly
 import typer
 
-from zh_medner.io import write_atomic
 from zh_medner.dictionary.cmekg import load_cmekg
 from zh_medner.dictionary.patterns import build_patterns
+from zh_medner.io import write_atomic
 
 
 def dump_patterns(patterns: list) -> str:
@@ -26,8 +26,15 @@ def dump_patterns(patterns: list) -> str:
 
 
 def main(
-    sdist: Path = typer.Argument(..., help="pycmekg sdist (.tar.gz) holding pyCMeKG/model/cmekg.pkl", exists=True, dir_okay=False),
-    output: Path = typer.Argument(Path("assets/drug_patterns.json"), help="JSON array of entity_ruler patterns"),
+    sdist: Path = typer.Argument(
+        ...,
+        help="pycmekg sdist (.tar.gz) holding pyCMeKG/model/cmekg.pkl",
+        exists=True,
+        dir_okay=False,
+    ),
+    output: Path = typer.Argument(
+        Path("assets/drug_patterns.json"), help="JSON array of entity_ruler patterns"
+    ),
 ):
     """Write DRU entity_ruler patterns (brand -> generic ids) built from CMeKG."""
     kg = load_cmekg(sdist)

@@ -1,6 +1,8 @@
-"""Build a seeded, randomly initialised encoder (NOT pretrained): the fast stand-in, or a twin of another."""
+"""Build a seeded, randomly initialised encoder (NOT pretrained): the fast stand-in, or a twin of
+another.
+"""
+
 from pathlib import Path
-from typing import Optional
 
 import typer
 from wasabi import msg
@@ -15,10 +17,18 @@ def main(
     layers: int = typer.Option(2, "--layers"),
     heads: int = typer.Option(2, "--heads"),
     intermediate: int = typer.Option(512, "--intermediate"),
-    like: Optional[Path] = typer.Option(None, "--like", help="copy shape and vocabulary of this encoder folder"),
+    like: Path | None = typer.Option(
+        None, "--like", help="copy shape and vocabulary of this encoder folder"
+    ),
 ):
     build_random_encoder(
-        output_dir, seed=seed, hidden=hidden, layers=layers, heads=heads, intermediate=intermediate, like=like
+        output_dir,
+        seed=seed,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        intermediate=intermediate,
+        like=like,
     )
     msg.good(f"random (untrained) encoder -> {output_dir}")
 

@@ -1,4 +1,5 @@
 """Fail early, and clearly, when the encoder is neither a local model folder nor a usable hub id."""
+
 import typer
 from wasabi import msg
 

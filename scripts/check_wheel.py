@@ -1,4 +1,5 @@
 """Install the built wheel into a fresh virtual environment and use it offline, like a user."""
+
 import os
 import subprocess
 import sys
@@ -20,12 +21,24 @@ def main(packages_dir: Path, name: str = typer.Option("zh_medner_trf", "--name")
     with tempfile.TemporaryDirectory(prefix="wheel-check-") as tmp:
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        pip = [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+        ]
         msg.info(f"installing {wheel.name} into a fresh venv")
         subprocess.run(pip + [TORCH], check=True)
         subprocess.run(pip + [str(wheel)], check=True)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+        env.update(
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            HF_DATASETS_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
+        )
         # run from an empty folder so nothing of this project is importable
         result = subprocess.run([str(venv / "bin" / "python"), str(smoke), name], cwd=tmp, env=env)
     if result.returncode != 0:

@@ -1,6 +1,6 @@
 """Convert annotations (Label Studio, BRAT, JSONL, CMeEE, CoNLL, doccano) to spaCy DocBin."""
+
 from pathlib import Path
-from typing import Optional
 
 import spacy
 import srsly
@@ -14,11 +14,17 @@ from zh_medner.io import write_atomic
 
 
 def main(
-    input_path: Path = typer.Argument(..., help="Annotation file, or a folder of BRAT .txt/.ann pairs"),
+    input_path: Path = typer.Argument(
+        ..., help="Annotation file, or a folder of BRAT .txt/.ann pairs"
+    ),
     output: Path = typer.Argument(..., help="Output .spacy file (the train part when splitting)"),
     fmt: str = typer.Option(..., "--format", "-f", help=f"One of: {', '.join(READERS)}"),
-    label_map: Optional[Path] = typer.Option(None, "--label-map", help="JSON object: label -> CMeEE label or null (drop)"),
-    dev_output: Optional[Path] = typer.Option(None, "--dev-output", help="Write a seeded dev split here"),
+    label_map: Path | None = typer.Option(
+        None, "--label-map", help="JSON object: label -> CMeEE label or null (drop)"
+    ),
+    dev_output: Path | None = typer.Option(
+        None, "--dev-output", help="Write a seeded dev split here"
+    ),
     dev_ratio: float = typer.Option(0.0, "--dev-ratio", help="Share of records for --dev-output"),
     seed: int = typer.Option(0, "--seed"),
 ):
@@ -45,14 +51,21 @@ def main(
     msg.table(rows, header=header, divider=True)
     msg.info(
         f"{report.records} records, {report.entities_in} entities: {report.kept} kept "
-        f"({sum(report.in_ents.values())} in ents, {sum(report.spans_only.values())} only in spans), "
+        f"({sum(report.in_ents.values())} in ents, {sum(report.spans_only.values())} only in "
+        "spans), "
         f"{len(report.drops)} dropped"
     )
     for drop in report.drops[:10]:
-        msg.warn(f"{drop.path}:{drop.line}: {drop.reason}: {drop.label} [{drop.start}:{drop.end}] {drop.text or ''}")
+        msg.warn(
+            f"{drop.path}:{drop.line}: {drop.reason}: {drop.label} [{drop.start}:{drop.end}] "
+            f"{drop.text or ''}"
+        )
     if len(report.drops) > 10:
         msg.warn(f"... {len(report.drops) - 10} more drops in {report_path(output)}")
-    msg.good(f"{len(train)} docs -> {output}" + (f", {len(dev)} docs -> {dev_output}" if dev_output else ""))
+    msg.good(
+        f"{len(train)} docs -> {output}"
+        + (f", {len(dev)} docs -> {dev_output}" if dev_output else "")
+    )
 
 
 if __name__ == "__main__":

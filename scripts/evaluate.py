@@ -1,4 +1,7 @@
-"""Score a trained pipeline on a .spacy file: flat and official CMeEE scores (JSON) and a Markdown report."""
+"""Score a trained pipeline on a .spacy file: flat and official CMeEE scores (JSON) and a Markdown
+report.
+"""
+
 from pathlib import Path
 
 import spacy
@@ -11,7 +14,13 @@ from zh_medner.evaluation.ner import evaluate_ner, per_label_rows, report
 from zh_medner.io import write_text_atomic
 
 
-def main(model: Path, data: Path, output_json: Path, output_table: Path, gpu_id: int = typer.Option(-1, "--gpu-id")):
+def main(
+    model: Path,
+    data: Path,
+    output_json: Path,
+    output_table: Path,
+    gpu_id: int = typer.Option(-1, "--gpu-id"),
+):
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
@@ -19,13 +28,21 @@ def main(model: Path, data: Path, output_json: Path, output_table: Path, gpu_id:
     scores = evaluate_ner(nlp, gold)
     output_json.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_json, scores)
-    write_text_atomic(output_table, report(scores, f"NER on {data} ({len(gold)} docs), model {model}"))
+    write_text_atomic(
+        output_table, report(scores, f"NER on {data} ({len(gold)} docs), model {model}")
+    )
     for name in ("official", "flat"):
         rows = per_label_rows(scores[name])
         msg.divider(f"{name}: F1 {scores[name]['f'] * 100:.1f}")
-        msg.table([(r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", f"{r[3]:.1f}", r[4]) for r in rows],
-                  header=("label", "P", "R", "F1", "support"), divider=True)
-    msg.good(f"scores -> {output_json}, report -> {output_table} ({scores['chars_per_second']:,.0f} chars/s)")
+        msg.table(
+            [(r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", f"{r[3]:.1f}", r[4]) for r in rows],
+            header=("label", "P", "R", "F1", "support"),
+            divider=True,
+        )
+    msg.good(
+        f"scores -> {output_json}, report -> {output_table} "
+        f"({scores['chars_per_second']:,.0f} chars/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Measure where the drug dictionary belongs: DRU and overall scores for the NER alone, the ruler
 alone, and the ruler placed before / after the NER, with and without overwrite_ents."""
+
 from pathlib import Path
 
 import spacy
@@ -26,11 +27,25 @@ def main(
     if limit:
         gold = gold[:limit]
     results = compare(model, patterns, gold)
-    rows = [(name, r["DRU"]["p"] * 100, r["DRU"]["r"] * 100, r["DRU"]["f"] * 100, r["f"] * 100) for name, r in results.items()]
+    rows = [
+        (name, r["DRU"]["p"] * 100, r["DRU"]["r"] * 100, r["DRU"]["f"] * 100, r["f"] * 100)
+        for name, r in results.items()
+    ]
     output_json.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output_json, {"model": str(model), "data": str(data), "docs": len(gold), "patterns": len(patterns), "results": results})
+    srsly.write_json(
+        output_json,
+        {
+            "model": str(model),
+            "data": str(data),
+            "docs": len(gold),
+            "patterns": len(patterns),
+            "results": results,
+        },
+    )
     header = ("pipeline", "DRU P", "DRU R", "DRU F1", "overall F1")
-    title = f"Drug dictionary on {data} ({len(gold)} docs), NER model {model}, {len(patterns)} patterns"
+    title = (
+        f"Drug dictionary on {data} ({len(gold)} docs), NER model {model}, {len(patterns)} patterns"
+    )
     write_text_atomic(output_table, f"{title}\n\n" + markdown_table(rows, header))
     msg.table([(r[0], *(f"{c:.1f}" for c in r[1:])) for r in rows], header=header, divider=True)
 

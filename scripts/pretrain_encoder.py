@@ -1,6 +1,6 @@
 """Pretrain (or continue pretraining) a character BERT on unlabeled text, within a time budget."""
+
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from wasabi import msg
@@ -13,16 +13,30 @@ SHARED = Path("../shared/data")
 
 
 def main(
-    output: Path = typer.Argument(..., help="Hugging Face folder to write (and checkpoint/ inside it)"),
-    text: List[str] = typer.Option(
-        [str(SHARED / "pretrain_text/medical") + ":3", str(SHARED / "pretrain_text/general") + ":1"],
-        "--text", help="PATH[:WEIGHT]: a .txt/.txt.xz file or folder, one document per line; repeat",
+    output: Path = typer.Argument(
+        ..., help="Hugging Face folder to write (and checkpoint/ inside it)"
     ),
-    lexicon: List[Path] = typer.Option([], "--lexicon", help="one-term-a-line word lists for whole-word masking"),
-    lexicon_dir: Optional[Path] = typer.Option(None, "--lexicon-dir", help="a dicts folder: its medical term lists"),
-    minutes: float = typer.Option(30.0, "--minutes", help="training-time budget; the schedule is sized to it"),
+    text: list[str] = typer.Option(
+        [
+            str(SHARED / "pretrain_text/medical") + ":3",
+            str(SHARED / "pretrain_text/general") + ":1",
+        ],
+        "--text",
+        help="PATH[:WEIGHT]: a .txt/.txt.xz file or folder, one document per line; repeat",
+    ),
+    lexicon: list[Path] = typer.Option(
+        [], "--lexicon", help="one-term-a-line word lists for whole-word masking"
+    ),
+    lexicon_dir: Path | None = typer.Option(
+        None, "--lexicon-dir", help="a dicts folder: its medical term lists"
+    ),
+    minutes: float = typer.Option(
+        30.0, "--minutes", help="training-time budget; the schedule is sized to it"
+    ),
     resume: bool = typer.Option(False, "--resume", help="continue from OUTPUT/checkpoint"),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", help="continue pretraining a local BERT folder"),
+    init_from: Path | None = typer.Option(
+        None, "--init-from", help="continue pretraining a local BERT folder"
+    ),
     layers: int = typer.Option(4, "--layers"),
     hidden: int = typer.Option(256, "--hidden"),
     heads: int = typer.Option(4, "--heads"),
@@ -36,7 +50,9 @@ def main(
     whole_word: bool = typer.Option(True, "--whole-word/--no-whole-word"),
     word2vec: bool = typer.Option(True, "--word2vec/--no-word2vec"),
     min_char_count: int = typer.Option(3, "--min-char-count"),
-    heldout_percent: float = typer.Option(1.0, "--heldout-percent", help="share of the first --text's lines kept aside"),
+    heldout_percent: float = typer.Option(
+        1.0, "--heldout-percent", help="share of the first --text's lines kept aside"
+    ),
     seed: int = typer.Option(0, "--seed"),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: all cores)"),
@@ -44,22 +60,44 @@ def main(
     cache_dir: Path = typer.Option(Path(".cache/pretrain"), "--cache-dir"),
 ):
     recipe = Recipe(
-        layers=layers, hidden=hidden, heads=heads, intermediate=intermediate, seq_len=seq_len,
-        long_seq_len=long_seq_len, long_fraction=long_fraction, batch_tokens=batch_tokens, lr=lr,
-        mask_prob=mask_prob, whole_word=whole_word, word2vec=word2vec and init_from is None,
-        min_char_count=min_char_count, heldout_percent=heldout_percent, seed=seed,
+        layers=layers,
+        hidden=hidden,
+        heads=heads,
+        intermediate=intermediate,
+        seq_len=seq_len,
+        long_seq_len=long_seq_len,
+        long_fraction=long_fraction,
+        batch_tokens=batch_tokens,
+        lr=lr,
+        mask_prob=mask_prob,
+        whole_word=whole_word,
+        word2vec=word2vec and init_from is None,
+        min_char_count=min_char_count,
+        heldout_percent=heldout_percent,
+        seed=seed,
     )
     try:
         progress = pretrain(
-            [TextSource.parse(t) for t in text], output, minutes, recipe,
+            [TextSource.parse(t) for t in text],
+            output,
+            minutes,
+            recipe,
             lexicon_files=list(lexicon) + (lexicon_files(lexicon_dir) if lexicon_dir else []),
-            cache_dir=cache_dir, resume=resume, init_from=init_from, checkpoint_minutes=checkpoint_minutes,
-            threads=threads, device=device, log=msg.info,
+            cache_dir=cache_dir,
+            resume=resume,
+            init_from=init_from,
+            checkpoint_minutes=checkpoint_minutes,
+            threads=threads,
+            device=device,
+            log=msg.info,
         )
     except PretrainTextError as e:
         msg.fail(str(e), exits=1)
     last = progress.history[-1]
-    msg.good(f"{output}: {progress.step:,} steps, {progress.tokens:,} tokens, held-out top-1 {last['heldout_top1']}")
+    msg.good(
+        f"{output}: {progress.step:,} steps, {progress.tokens:,} tokens, held-out top-1 "
+        f"{last['heldout_top1']}"
+    )
 
 
 if __name__ == "__main__":

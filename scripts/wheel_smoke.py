@@ -3,6 +3,7 @@
 Run by scripts/check_wheel.py inside a fresh virtual environment that holds only
 the wheel and its requirements (not this project).
 """
+
 import socket
 import sys
 
@@ -24,7 +25,9 @@ TEXT = "患者否认高血压病史，3天前出现发热、咳嗽，口服阿�
 
 
 def main(package: str = "zh_medner_trf") -> None:
-    assert importlib.util.find_spec("zh_medner") is None, "the project package leaked into the wheel check"
+    assert importlib.util.find_spec("zh_medner") is None, (
+        "the project package leaked into the wheel check"
+    )
     nlp = spacy.load(package)
     # The one copy of the pipeline's order outside configs/assemble.cfg: this script runs in a
     # venv that holds only the wheel, so it cannot read the project's config.
@@ -33,13 +36,20 @@ def main(package: str = "zh_medner_trf") -> None:
     doc = nlp(TEXT)
     print("pipeline:", nlp.pipe_names)
     for ent in doc.ents:
-        print(f"  {ent.text}\t{ent.label_}\tnegex={ent._.negex}\tuncertain={ent._.uncertain}\tid={ent.ent_id_}")
+        print(
+            "  "
+            f"{ent.text}\t{ent.label_}\tnegex={ent._.negex}\tuncertain={ent._.uncertain}\tid={ent.ent_id_}"
+        )
     print("  nested spans:", [(s.text, s.label_) for s in doc.spans.get("sc", [])])
     # The shipped dictionary and termsets, whatever this (possibly few-step) model predicts:
     # findings given, everything after the ner runs.
     gold = nlp.make_doc(TEXT)
-    gold.ents = [gold.char_span(4, 7, label="DIS"), gold.char_span(15, 17, label="SYM"), gold.char_span(36, 39, label="DIS")]
-    for name, proc in nlp.pipeline[nlp.pipe_names.index("span_head") + 1 :]:
+    gold.ents = [
+        gold.char_span(4, 7, label="DIS"),
+        gold.char_span(15, 17, label="SYM"),
+        gold.char_span(36, 39, label="DIS"),
+    ]
+    for _, proc in nlp.pipeline[nlp.pipe_names.index("span_head") + 1 :]:
         gold = proc(gold)
     found = [(e.text, e.label_, e._.negex, e._.family, e.ent_id_) for e in gold.ents]
     assert found == [

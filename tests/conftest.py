@@ -24,7 +24,7 @@ def load_script(name: str):
 
 
 def needs_shared(*parts: str) -> Path:
-    """The path under ../shared/data, or skip: that data is research-licensed and read by path only."""
+    """The path under ../shared/data, or skip: that data is research-licensed, read by path."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"{path} is absent (research data lives in ../shared/data beside the checkout)")
@@ -32,7 +32,20 @@ def needs_shared(*parts: str) -> Path:
 
 
 # What a workflow run writes, and what never belongs in a copy of the project.
-_NOT_COPIED = (".venv", ".git", "training", "metrics", "pipelines", "corpus", "packages", "encoders", "project.lock", "__pycache__", ".pytest_cache", "*.egg-info")
+_NOT_COPIED = (
+    ".venv",
+    ".git",
+    "training",
+    "metrics",
+    "pipelines",
+    "corpus",
+    "packages",
+    "encoders",
+    "project.lock",
+    "__pycache__",
+    ".pytest_cache",
+    "*.egg-info",
+)
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +65,21 @@ def workflow_project(tmp_path_factory):
     shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(*_NOT_COPIED))
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    cmd = [sys.executable, "-m", "spacy", "project", "run", "all", str(project),
-           "--vars.max_steps", "6", "--vars.eval_frequency", "3", "--vars.warmup_steps", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spacy",
+        "project",
+        "run",
+        "all",
+        str(project),
+        "--vars.max_steps",
+        "6",
+        "--vars.eval_frequency",
+        "3",
+        "--vars.warmup_steps",
+        "2",
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     log = result.stdout + result.stderr
     (project / "workflow.log").write_text(log, encoding="utf8")

@@ -1,10 +1,9 @@
 """The assembled pipeline: span head, drug dictionary, sentence splitting, clinical context."""
+
 import pytest
 import spacy
 
 from zh_medner.evaluation.gold import run_rules
-
-from .conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +19,20 @@ def assembled(workflow_project):
 def with_gold_findings(nlp, text, gold):
     """Run the clinical layer on gold findings, so the test does not depend on a few-step model."""
     doc = nlp.make_doc(text)
-    doc.ents = [doc.char_span(text.index(t), text.index(t) + len(t), label=label) for t, label in gold]
+    doc.ents = [
+        doc.char_span(text.index(t), text.index(t) + len(t), label=label) for t, label in gold
+    ]
     return run_rules(nlp, doc)
 
 
 def test_pipeline_order(assembled):
-    assert assembled.pipe_names == ["transformer", "span_head", "entity_ruler", "sentencizer", "context"]
+    assert assembled.pipe_names == [
+        "transformer",
+        "span_head",
+        "entity_ruler",
+        "sentencizer",
+        "context",
+    ]
 
 
 def test_negated_and_affirmed_findings_in_one_text(assembled):

@@ -1,4 +1,5 @@
 """Batch annotation: resumable, one output line per input record, malformed lines reported."""
+
 import json
 import os
 import signal
@@ -21,7 +22,9 @@ def ruler_model(tmp_path_factory):
     """A small pipeline (a drug ruler) so the runner is tested without a trained model."""
     nlp = spacy.blank("zh")
     ruler = nlp.add_pipe("entity_ruler")
-    ruler.add_patterns([{"label": "DRU", "pattern": p, "id": p[:4]} for p in ("阿司匹林", "布洛芬混悬液")])
+    ruler.add_patterns(
+        [{"label": "DRU", "pattern": p, "id": p[:4]} for p in ("阿司匹林", "布洛芬混悬液")]
+    )
     path = tmp_path_factory.mktemp("model") / "ruler"
     nlp.to_disk(path)
     return path
@@ -33,7 +36,12 @@ def write_input(path, n, bad_lines=()):
             if i in bad_lines:
                 f.write('{"id": "broken", "text": \n')
             else:
-                f.write(json.dumps({"id": f"r{i}", "text": TEXTS[(i - 1) % len(TEXTS)]}, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps(
+                        {"id": f"r{i}", "text": TEXTS[(i - 1) % len(TEXTS)]}, ensure_ascii=False
+                    )
+                    + "\n"
+                )
 
 
 def read_output(path):
@@ -44,14 +52,22 @@ def test_entities_ids_and_malformed_line_reported(ruler_model, tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_input(src, 5, bad_lines={3})
     errors = []
-    counts = annotate_file(spacy.load(ruler_model), src, out, batch_size=2, on_error=lambda l, e: errors.append((l, e)))
+    counts = annotate_file(
+        spacy.load(ruler_model),
+        src,
+        out,
+        batch_size=2,
+        on_error=lambda line, e: errors.append((line, e)),
+    )
     rows = read_output(out)
     assert [r["line"] for r in rows] == [1, 2, 3, 4, 5]
     assert rows[2] == {"line": 3, "error": rows[2]["error"]} and "invalid JSON" in rows[2]["error"]
     assert errors and errors[0][0] == 3
     assert counts == {"skipped": 0, "annotated": 4, "errors": 1}
     assert rows[0]["id"] == "r1"
-    assert rows[0]["entities"] == [{"start": 4, "end": 8, "label": "DRU", "text": "阿司匹林", "id": "阿司匹林"}]
+    assert rows[0]["entities"] == [
+        {"start": 4, "end": 8, "label": "DRU", "text": "阿司匹林", "id": "阿司匹林"}
+    ]
 
 
 def test_torn_last_line_is_redone(ruler_model, tmp_path):
@@ -67,7 +83,16 @@ def test_killed_run_resumes_without_loss_or_duplicates(ruler_model, tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     n = 20000
     write_input(src, n, bad_lines={7, 15001})
-    cmd = [sys.executable, str(ROOT / "scripts" / "annotate.py"), str(src), str(out), "--model", str(ruler_model), "--batch-size", "256"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "annotate.py"),
+        str(src),
+        str(out),
+        "--model",
+        str(ruler_model),
+        "--batch-size",
+        "256",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and (not out.exists() or out.stat().st_size < 20000):
@@ -97,7 +122,9 @@ def test_same_function_inside_a_data_engine(ruler_model):
         return [{"id": r["id"], "entities": e} for r, e in zip(part, ents)]
 
     bag = dask_bag.from_sequence(records, npartitions=3)
-    out = bag.map_partitions(annotate_partition, model=str(ruler_model)).compute(scheduler="processes", num_workers=2)
+    out = bag.map_partitions(annotate_partition, model=str(ruler_model)).compute(
+        scheduler="processes", num_workers=2
+    )
     assert [r["id"] for r in out] == list(range(12))
     local = annotate_batch([r["text"] for r in records], str(ruler_model))
     assert [r["entities"] for r in out] == local

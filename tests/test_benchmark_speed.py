@@ -1,4 +1,5 @@
 """The speed benchmark measures the encoder on the same windows as the pipeline."""
+
 import spacy
 from spacy_transformers.span_getters import configure_strided_spans
 
@@ -17,6 +18,12 @@ def test_windows_match_the_pipelines_strided_spans():
 
 
 def test_bench_texts_mix_short_notes_and_long_records(tmp_path):
-    texts = bench.bench_texts(None, ROOT / "assets" / "default_corpus.label_studio.json", n_short=10, n_long=2, long_parts=5)
+    texts = bench.bench_texts(
+        None,
+        ROOT / "assets" / "default_corpus.label_studio.json",
+        n_short=10,
+        n_long=2,
+        long_parts=5,
+    )
     assert len(texts) == 12
     assert min(len(t) for t in texts[10:]) > max(len(t) for t in texts[:10])

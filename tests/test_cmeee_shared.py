@@ -1,4 +1,5 @@
-"""Converting the real CMeEE v1 files accounts for every entity (skips where ../shared is absent)."""
+"""Converting the real CMeEE v1 files accounts for every entity (skips without ../shared)."""
+
 import json
 
 import pytest

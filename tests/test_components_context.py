@@ -5,8 +5,8 @@ Sentences carry inline gold: [text/LABEL/codes]. The first code is n (negated), 
 follow. The test sets the findings as doc.ents, runs the rules-only clinical layer
 built from configs/assemble.cfg and compares all five extensions.
 """
+
 import re
-import time
 
 import pytest
 import spacy
@@ -37,7 +37,9 @@ def parse(marked):
 
 def run(nlp, text, ents):
     doc = nlp.make_doc(text)
-    doc.ents = [doc.char_span(s, e, label=label, alignment_mode="strict") for s, e, label, _ in ents]
+    doc.ents = [
+        doc.char_span(s, e, label=label, alignment_mode="strict") for s, e, label, _ in ents
+    ]
     return run_rules(nlp, doc)
 
 
@@ -252,7 +254,6 @@ def test_enumeration_stays_in_scope(ctx, marked):
     check(ctx, marked)
 
 
-
 # --- patient speech ---------------------------------------------------------
 
 
@@ -267,7 +268,15 @@ def test_enumeration_stays_in_scope(ctx, marked):
         "[心动过缓/SYM/u]，一分钟55下，要紧吗？",
         "[发烧/SYM/a]能吃布洛芬吗？",
     ],
-    ids=["是不是", "会不会", "吗", "有没有", "要不要紧", "要紧吗 across a comma", "a question about what to do"],
+    ids=[
+        "是不是",
+        "会不会",
+        "吗",
+        "有没有",
+        "要不要紧",
+        "要紧吗 across a comma",
+        "a question about what to do",
+    ],
 )
 def test_questions_are_not_negations(ctx, marked):
     check(ctx, marked)
@@ -286,7 +295,17 @@ def test_questions_are_not_negations(ctx, marked):
         "小时候有[哮喘/DIS/nh]，现在好了。",
         "[恶心/SYM/n]呢？没有。",
     ],
-    ids=["X没有", "X倒没有", "X也没", "X不太明显", "X好了", "X没了", "X退了", "resolved in its own clause", "answer"],
+    ids=[
+        "X没有",
+        "X倒没有",
+        "X也没",
+        "X不太明显",
+        "X好了",
+        "X没了",
+        "X退了",
+        "resolved in its own clause",
+        "answer",
+    ],
 )
 def test_post_posed_and_answer_negation(ctx, marked):
     check(ctx, marked)
@@ -303,7 +322,15 @@ def test_post_posed_and_answer_negation(ctx, marked):
         "[烧/SYM/a]一直没退。",
         "[饭/SYM/a]吃不下。",
     ],
-    ids=["不", "没", "没怎么", "一点也不", "从来没", "没退 is a pseudo-cue", "吃不下 is a pseudo-cue"],
+    ids=[
+        "不",
+        "没",
+        "没怎么",
+        "一点也不",
+        "从来没",
+        "没退 is a pseudo-cue",
+        "吃不下 is a pseudo-cue",
+    ],
 )
 def test_verb_negation(ctx, marked):
     check(ctx, marked)
@@ -311,8 +338,15 @@ def test_verb_negation(ctx, marked):
 
 @pytest.mark.parametrize(
     "marked",
-    ["好像有点[发烧/SYM/u]。", "可能是[肠胃炎/DIS/u]。", "似乎[血压/ITE/u]偏高。", "不知道是不是[中暑/DIS/u]了。",
-     "我怀疑是[颈椎病/DIS/u]。", "说不定是[过敏/DIS/u]。", "估计是[感冒/DIS/u]。"],
+    [
+        "好像有点[发烧/SYM/u]。",
+        "可能是[肠胃炎/DIS/u]。",
+        "似乎[血压/ITE/u]偏高。",
+        "不知道是不是[中暑/DIS/u]了。",
+        "我怀疑是[颈椎病/DIS/u]。",
+        "说不定是[过敏/DIS/u]。",
+        "估计是[感冒/DIS/u]。",
+    ],
     ids=["好像", "可能", "似乎", "不知道是不是", "怀疑", "说不定", "估计"],
 )
 def test_hedges(ctx, marked):
@@ -321,7 +355,12 @@ def test_hedges(ctx, marked):
 
 @pytest.mark.parametrize(
     "marked",
-    ["不是不[疼/SYM/a]，是能忍。", "没有一天不[头疼/SYM/a]的。", "没有哪天不[拉肚子/SYM/a]。", "说不[痒/SYM/a]是假的。"],
+    [
+        "不是不[疼/SYM/a]，是能忍。",
+        "没有一天不[头疼/SYM/a]的。",
+        "没有哪天不[拉肚子/SYM/a]。",
+        "说不[痒/SYM/a]是假的。",
+    ],
     ids=["不是不", "没有一天不", "没有哪天不", "说不X是假的"],
 )
 def test_double_negation(ctx, marked):
@@ -330,8 +369,12 @@ def test_double_negation(ctx, marked):
 
 @pytest.mark.parametrize(
     "marked",
-    ["不[咳嗽/SYM/n]但有[痰/SYM/a]。", "没[发烧/SYM/n]就是[浑身酸痛/SYM/a]。", "不[疼/SYM/n]只是[痒/SYM/a]。",
-     "没[发烧/SYM/n]还[咳嗽/SYM/a]。"],
+    [
+        "不[咳嗽/SYM/n]但有[痰/SYM/a]。",
+        "没[发烧/SYM/n]就是[浑身酸痛/SYM/a]。",
+        "不[疼/SYM/n]只是[痒/SYM/a]。",
+        "没[发烧/SYM/n]还[咳嗽/SYM/a]。",
+    ],
     ids=["不X但Y", "没X就是Y", "不X只是Y", "没X还Y"],
 )
 def test_contrast(ctx, marked):
@@ -355,9 +398,24 @@ def test_run_on_speech_scope_ends_at_each_comma(ctx, marked):
 
 @pytest.mark.parametrize(
     "marked",
-    ["我爸有[高血压/DIS/af]。", "家族史：母亲[糖尿病/DIS/af]。", "有[高血压/DIS/af]家族史。", "其父患[冠心病/DIS/af]。",
-     "我爸有[高血压/DIS/af]，我也[头晕/SYM/a]。", "否认家族性[肿瘤/DIS/nf]病史。", "我奶奶是[肺癌/DIS/afh]走的。"],
-    ids=["我爸", "家族史 forward", "家族史 backward", "其父", "back to the patient", "denied", "died of it"],
+    [
+        "我爸有[高血压/DIS/af]。",
+        "家族史：母亲[糖尿病/DIS/af]。",
+        "有[高血压/DIS/af]家族史。",
+        "其父患[冠心病/DIS/af]。",
+        "我爸有[高血压/DIS/af]，我也[头晕/SYM/a]。",
+        "否认家族性[肿瘤/DIS/nf]病史。",
+        "我奶奶是[肺癌/DIS/afh]走的。",
+    ],
+    ids=[
+        "我爸",
+        "家族史 forward",
+        "家族史 backward",
+        "其父",
+        "back to the patient",
+        "denied",
+        "died of it",
+    ],
 )
 def test_family(ctx, marked):
     check(ctx, marked)
@@ -365,9 +423,26 @@ def test_family(ctx, marked):
 
 @pytest.mark.parametrize(
     "marked",
-    ["既往有[糖尿病/DIS/ah]史。", "以前得过[胃炎/DIS/ah]。", "曾患[肺结核/DIS/nh]，已治愈。", "有[高血压/DIS/ah]病史十年。",
-     "否认[高血压/DIS/n]病史。", "既往无[胃病/DIS/n]史。", "10年前因[胆囊结石/DIS/ah]手术。", "既往有[溃疡/DIS/ah]史，本次[腹痛/SYM/a]。"],
-    ids=["既往", "以前得过", "曾患", "病史", "denied history is not history", "既往无", "N年前 (diseases)", "本次 ends it"],
+    [
+        "既往有[糖尿病/DIS/ah]史。",
+        "以前得过[胃炎/DIS/ah]。",
+        "曾患[肺结核/DIS/nh]，已治愈。",
+        "有[高血压/DIS/ah]病史十年。",
+        "否认[高血压/DIS/n]病史。",
+        "既往无[胃病/DIS/n]史。",
+        "10年前因[胆囊结石/DIS/ah]手术。",
+        "既往有[溃疡/DIS/ah]史，本次[腹痛/SYM/a]。",
+    ],
+    ids=[
+        "既往",
+        "以前得过",
+        "曾患",
+        "病史",
+        "denied history is not history",
+        "既往无",
+        "N年前 (diseases)",
+        "本次 ends it",
+    ],
 )
 def test_history(ctx, marked):
     check(ctx, marked)
@@ -375,8 +450,14 @@ def test_history(ctx, marked):
 
 @pytest.mark.parametrize(
     "marked",
-    ["如有[发热/SYM/ay]及时就诊。", "若出现[胸痛/SYM/ay]立即复诊。", "一旦[出血/SYM/ay]，马上来医院。",
-     "要是晚上又[烧/SYM/ay]起来怎么办？", "以防[感染/DIS/ay]。", "会不会得[狂犬病/DIS/uy]？"],
+    [
+        "如有[发热/SYM/ay]及时就诊。",
+        "若出现[胸痛/SYM/ay]立即复诊。",
+        "一旦[出血/SYM/ay]，马上来医院。",
+        "要是晚上又[烧/SYM/ay]起来怎么办？",
+        "以防[感染/DIS/ay]。",
+        "会不会得[狂犬病/DIS/uy]？",
+    ],
     ids=["如有", "若出现", "一旦", "要是", "以防", "会不会得"],
 )
 def test_hypothetical(ctx, marked):
@@ -453,7 +534,9 @@ def test_unless_blocks_a_category(tmp_path):
 
 
 def test_register_speech_or_chart(tmp_path):
-    rules = [{"literal": "？", "category": "UNCERTAIN", "direction": "backward", "register": "chart"}]
+    rules = [
+        {"literal": "？", "category": "UNCERTAIN", "direction": "backward", "register": "chart"}
+    ]
     auto = with_rules(tmp_path, rules)
     check(auto, "[肺炎/DIS/u]？")
     check(auto, "我[肺炎/DIS/a]？")  # 我: patient speech, where ？ is any question
@@ -486,7 +569,10 @@ def test_shipped_rules_are_valid():
         ({"literal": "无"}, "category must be one of"),
         ({"literal": "", "category": "NEGATED"}, "'literal' must be"),
         ({"literal": "无", "category": "NEGATED", "direction": "left"}, "direction must be one of"),
-        ({"literal": "无", "category": "NEGATED", "max_scope": 0}, "max_scope must be a positive integer"),
+        (
+            {"literal": "无", "category": "NEGATED", "max_scope": 0},
+            "max_scope must be a positive integer",
+        ),
         ({"literal": "无", "category": "NEGATED", "scopes": "clause"}, "unknown key"),
         ({"literal": "无", "category": "NEGATED", "terminates": ["X"]}, "terminates must list"),
     ],
@@ -532,6 +618,8 @@ def test_long_record_runs_in_linear_time(ctx):
     base = "否认高血压病史，三天前出现发热、咳嗽，我妈有糖尿病，如有腹痛及时就诊。"
     text = (base * (100_000 // len(base) + 1))[:100_000]
     doc = ctx.make_doc(text)
-    doc.ents = [doc.char_span(i, i + 2, label="SYM") for i in range(len(text)) if text.startswith("发热", i)]
+    doc.ents = [
+        doc.char_span(i, i + 2, label="SYM") for i in range(len(text)) if text.startswith("发热", i)
+    ]
     doc = run_rules(ctx, doc)
     assert all(e._.negex is False for e in doc.ents)

@@ -1,4 +1,7 @@
-"""span_head (zh_medner/components/span_head.py): nested spans, the flat choice, scoring, saving, training."""
+"""span_head (zh_medner/components/span_head.py): nested spans, the flat choice, scoring, saving,
+training.
+"""
+
 import subprocess
 import sys
 
@@ -14,11 +17,24 @@ from .conftest import ROOT
 
 TEXTS = ["患者慢性胃炎伴胃痛三天。", "口服胰岛素控制血糖。", "否认高血压病史。"]
 # (text index, start, end, label): nested 胃炎 inside 慢性胃炎, and 胰岛素 both DRU and ITE
-GOLD = [(0, 2, 6, "DIS"), (0, 4, 6, "DIS"), (0, 7, 9, "SYM"), (1, 2, 5, "DRU"), (1, 2, 5, "ITE"), (1, 7, 9, "ITE"), (2, 2, 5, "DIS")]
+GOLD = [
+    (0, 2, 6, "DIS"),
+    (0, 4, 6, "DIS"),
+    (0, 7, 9, "SYM"),
+    (1, 2, 5, "DRU"),
+    (1, 2, 5, "ITE"),
+    (1, 7, 9, "ITE"),
+    (2, 2, 5, "DIS"),
+]
 
 
 def blank():
-    return spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": "char"}}})
+    return spacy.blank(
+        "zh",
+        config={
+            "nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": "char"}}
+        },
+    )
 
 
 def gold_docs(nlp):
@@ -34,7 +50,9 @@ def gold_docs(nlp):
 def trained():
     """A CNN-backed span head that has learnt the three gold docs by heart."""
     nlp = blank()
-    nlp.add_pipe("span_head", config={"model": {"max_length": 8, "tok2vec": {"width": 64, "depth": 2}}})
+    nlp.add_pipe(
+        "span_head", config={"model": {"max_length": 8, "tok2vec": {"width": 64, "depth": 2}}}
+    )
     examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(150):
@@ -89,7 +107,9 @@ def test_empty_doc_and_a_4000_character_record(trained):
     assert list(trained("").ents) == [] and len(trained("").spans[SPANS_KEY]) == 0
     long = trained("患者慢性胃炎伴胃痛三天。" * 340)
     assert len(long) > 4000
-    assert len(long.spans[SPANS_KEY]) >= 340 and all(e.end - e.start <= 8 for e in long.spans[SPANS_KEY])
+    assert len(long.spans[SPANS_KEY]) >= 340 and all(
+        e.end - e.start <= 8 for e in long.spans[SPANS_KEY]
+    )
 
 
 def test_save_and_load_round_trip(trained, tmp_path):
@@ -101,7 +121,9 @@ def test_save_and_load_round_trip(trained, tmp_path):
     fresh = spacy.load(tmp_path / "p")
     fresh.get_pipe("span_head").from_bytes(data)
     scores = numpy.asarray(fresh.get_pipe("span_head").predict([fresh.make_doc(TEXTS[0])]))
-    assert numpy.allclose(scores, trained.get_pipe("span_head").predict([trained.make_doc(TEXTS[0])]), atol=1e-5)
+    assert numpy.allclose(
+        scores, trained.get_pipe("span_head").predict([trained.make_doc(TEXTS[0])]), atol=1e-5
+    )
 
 
 def test_labels_after_initialisation_are_refused(trained):
@@ -114,13 +136,46 @@ def test_trains_through_spacy_train_with_the_tiny_encoder(tmp_path):
     docs = gold_docs(nlp) * 4
     DocBin(docs=docs).to_disk(tmp_path / "train.spacy")
     encoder = tmp_path / "encoder"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_random_encoder.py"), str(encoder), "--hidden", "32",
-                    "--layers", "1", "--heads", "2", "--intermediate", "64"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_random_encoder.py"),
+            str(encoder),
+            "--hidden",
+            "32",
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--intermediate",
+            "64",
+        ],
+        check=True,
+        capture_output=True,
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "ner_trf.cfg"), "--output", str(tmp_path / "out"),
-         "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "train.spacy"),
-         "--paths.encoder", str(encoder), "--training.max_steps", "4", "--training.eval_frequency", "2"],
-        capture_output=True, text=True, env={"TOKENIZERS_PARALLELISM": "false", "PATH": "", "HOME": str(tmp_path)},
+        [
+            sys.executable,
+            "-m",
+            "spacy",
+            "train",
+            str(ROOT / "configs" / "ner_trf.cfg"),
+            "--output",
+            str(tmp_path / "out"),
+            "--paths.train",
+            str(tmp_path / "train.spacy"),
+            "--paths.dev",
+            str(tmp_path / "train.spacy"),
+            "--paths.encoder",
+            str(encoder),
+            "--training.max_steps",
+            "4",
+            "--training.eval_frequency",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env={"TOKENIZERS_PARALLELISM": "false", "PATH": "", "HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     trained = spacy.load(tmp_path / "out" / "model-last")

@@ -107,12 +107,29 @@ def test_flat_choice_outermost_then_longer_then_earlier(nlp):
 @pytest.mark.parametrize(
     "fmt,content,line,fragment",
     [
-        ("label-studio", '[\n {"data": {"text": "发热"}, "annotations": []},\n {"data": {"text": "x"}, "annotations": [}\n]', 3, "invalid JSON"),
+        (
+            "label-studio",
+            '[\n {"data": {"text": "发热"}, "annotations": []},\n '
+            '{"data": {"text": "x"}, "annotations": [}\n]',
+            3,
+            "invalid JSON",
+        ),
         ("label-studio", '[\n {"data": {}}\n]', 2, "missing key 'text'"),
         ("label-studio", '{"data": {}}', 1, "expected a JSON array"),
-        ("jsonl", '{"text": "发热", "entities": []}\n{"text": "咳嗽", "entities": [{"start": "0", "end": 2, "label": "SYM"}]}\n', 2, "'start' must be an integer"),
+        (
+            "jsonl",
+            '{"text": "发热", "entities": []}\n'
+            '{"text": "咳嗽", "entities": [{"start": "0", "end": 2, "label": "SYM"}]}\n',
+            2,
+            "'start' must be an integer",
+        ),
         ("jsonl", '{"text": "发热"}\n\n{"text": 3}\n', 3, "'text' must be str"),
-        ("cmeee", '{"text": "发热", "entities": [{"start_idx": 0, "type": "sym"}]}\n', 1, "missing key 'end_idx'"),
+        (
+            "cmeee",
+            '{"text": "发热", "entities": [{"start_idx": 0, "type": "sym"}]}\n',
+            1,
+            "missing key 'end_idx'",
+        ),
         ("doccano", '{"text": "发热", "label": [[0, 2]]}\n', 1, "doccano label"),
         ("conll", "发 B-SYM\n热 I-SYM\n\n咳 X-SYM\n", 4, "unknown tag"),
         ("conll", "发 B-SYM\n热\n", 2, "expected 'CHAR TAG'"),
@@ -143,12 +160,25 @@ def test_split_is_seeded_and_complete(nlp):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "convert.py"), *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "convert.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_cli_writes_docbins_and_report(tmp_path, nlp):
     out = tmp_path / "train.spacy"
-    result = run_cli(FIXTURES / "sample.jsonl", out, "--format", "jsonl", "--dev-output", tmp_path / "dev.spacy", "--dev-ratio", "0.5")
+    result = run_cli(
+        FIXTURES / "sample.jsonl",
+        out,
+        "--format",
+        "jsonl",
+        "--dev-output",
+        tmp_path / "dev.spacy",
+        "--dev-ratio",
+        "0.5",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "train.report.json").read_text(encoding="utf8"))
     assert report["entities_in"] == 9 and report["kept"] == 3 and report["dropped"] == 6

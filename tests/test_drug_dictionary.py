@@ -6,7 +6,6 @@ import io
 import os
 import pickle
 import tarfile
-from pathlib import Path
 
 import pytest
 import spacy
@@ -65,7 +64,10 @@ def _sdist(tmp_path, obj=None, payload=None):
     payload = payload if payload is not None else pickle.dumps(obj, protocol=0)
     path = tmp_path / "PyCMeKG-0.0.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
-        for name, data in [("PyCMeKG-0.0/LICENSE", b"MIT"), ("PyCMeKG-0.0/pyCMeKG/model/cmekg.pkl", payload)]:
+        for name, data in [
+            ("PyCMeKG-0.0/LICENSE", b"MIT"),
+            ("PyCMeKG-0.0/pyCMeKG/model/cmekg.pkl", payload),
+        ]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -125,8 +127,19 @@ def test_non_drug_terms_are_rejected():
 
 @pytest.mark.parametrize(
     "name",
-    ["阿莫西林", "阿莫西林胶囊", "二甲双胍", "格华止", "维生素B12", "两性霉素B", "肝素",
-     "六味地黄丸", "注射用头孢曲松钠", "复方甘草片", "人血白蛋白"],
+    [
+        "阿莫西林",
+        "阿莫西林胶囊",
+        "二甲双胍",
+        "格华止",
+        "维生素B12",
+        "两性霉素B",
+        "肝素",
+        "六味地黄丸",
+        "注射用头孢曲松钠",
+        "复方甘草片",
+        "人血白蛋白",
+    ],
 )
 def test_real_names_are_accepted(name):
     assert is_precise_name(name), reject_reason(name)
@@ -155,8 +168,18 @@ def test_split_form_and_salts():
     assert strip_salt("盐酸二甲双胍") == "二甲双胍"
     assert strip_salt("肝素钠") == "肝素"
     assert strip_salt("瑞舒伐他汀钙") == "瑞舒伐他汀"
-    for inorganic in ["氯化钠", "碳酸氢钠", "硫酸镁", "葡萄糖酸钙", "硫酸亚铁", "活性钙", "硝酸甘油",
-                      "五维葡钙", "乳酸菌素", "乳酸亚铁片"]:
+    for inorganic in [
+        "氯化钠",
+        "碳酸氢钠",
+        "硫酸镁",
+        "葡萄糖酸钙",
+        "硫酸亚铁",
+        "活性钙",
+        "硝酸甘油",
+        "五维葡钙",
+        "乳酸菌素",
+        "乳酸亚铁片",
+    ]:
         assert strip_salt(inorganic) == inorganic
 
 
@@ -176,8 +199,11 @@ def test_dosage_variants():
 
 SMALL_KG = {
     # generic subjects list their brands under 商品名
-    "阿莫西林胶囊": {"商品名": ["阿莫仙", "阿莫灵", "哈药"], "成份": ["阿莫西林", "淀粉"],
-                 "OTC类型": ["甲类OTC"]},
+    "阿莫西林胶囊": {
+        "商品名": ["阿莫仙", "阿莫灵", "哈药"],
+        "成份": ["阿莫西林", "淀粉"],
+        "OTC类型": ["甲类OTC"],
+    },
     "盐酸二甲双胍片": {"商品名": ["格华止", "美迪康"], "成份": ["盐酸二甲双胍", "二甲双胍"]},
     # brand subjects point at their generic with 通用名
     "格华止": {"通用名": ["盐酸二甲双胍片"], "成份": ["盐酸二甲双胍"]},

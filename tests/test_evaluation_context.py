@@ -1,4 +1,7 @@
-"""zh_medner/evaluation/context.py and scripts/evaluate_context.py: the sets, the scorer, the report."""
+"""zh_medner/evaluation/context.py and scripts/evaluate_context.py: the sets, the scorer, the
+report.
+"""
+
 import json
 
 import pytest
@@ -19,7 +22,11 @@ RULES = ROOT / "zh_medner" / "resources" / "context_rules_zh.json"
 
 @pytest.fixture(scope="module")
 def ctx():
-    return rules_pipeline(ROOT / "configs" / "assemble.cfg", {"paths.context_rules": str(RULES)}, exclude=["entity_ruler"])
+    return rules_pipeline(
+        ROOT / "configs" / "assemble.cfg",
+        {"paths.context_rules": str(RULES)},
+        exclude=["entity_ruler"],
+    )
 
 
 def test_sets_have_the_promised_size_and_shape():
@@ -28,7 +35,13 @@ def test_sets_have_the_promised_size_and_shape():
     for records in (chart, speech, fhh):
         assert len({r["id"] for r in records}) == len(records)
     assert {r["register"] for r in speech} == {"speech"}
-    flags = {f for r in speech + fhh for e in r["entities"] for f in ("family", "historical", "hypothetical") if e[f]}
+    flags = {
+        f
+        for r in speech + fhh
+        for e in r["entities"]
+        for f in ("family", "historical", "hypothetical")
+        if e[f]
+    }
     assert flags == {"family", "historical", "hypothetical"}
 
 
@@ -46,13 +59,23 @@ def test_flags_are_scored_only_where_a_set_states_them(ctx):
 
 def test_score_context_counts(ctx):
     records = [
-        {"id": "a", "text": "无发热，咳嗽。", "case": "t", "entities": [
-            {"start": 1, "end": 3, "label": "SYM", "status": "negated"},
-            {"start": 4, "end": 6, "label": "SYM", "status": "negated"},
-        ]},
-        {"id": "b", "text": "考虑肺炎。", "case": "t", "entities": [
-            {"start": 2, "end": 4, "label": "DIS", "status": "affirmed", "family": True},
-        ]},
+        {
+            "id": "a",
+            "text": "无发热，咳嗽。",
+            "case": "t",
+            "entities": [
+                {"start": 1, "end": 3, "label": "SYM", "status": "negated"},
+                {"start": 4, "end": 6, "label": "SYM", "status": "negated"},
+            ],
+        },
+        {
+            "id": "b",
+            "text": "考虑肺炎。",
+            "case": "t",
+            "entities": [
+                {"start": 2, "end": 4, "label": "DIS", "status": "affirmed", "family": True},
+            ],
+        },
     ]
     scores = score_context(ctx, records)
     assert (scores["negated"]["tp"], scores["negated"]["fp"], scores["negated"]["fn"]) == (1, 0, 1)
@@ -66,7 +89,12 @@ def test_score_context_counts(ctx):
     assert scores["by_case"]["t"] == {"entities": 3, "errors": 2}
 
 
-GOOD = {"id": "x", "text": "无发热。", "case": "t", "entities": [{"start": 1, "end": 3, "label": "SYM", "status": "negated"}]}
+GOOD = {
+    "id": "x",
+    "text": "无发热。",
+    "case": "t",
+    "entities": [{"start": 1, "end": 3, "label": "SYM", "status": "negated"}],
+}
 
 
 @pytest.mark.parametrize(
@@ -74,9 +102,22 @@ GOOD = {"id": "x", "text": "无发热。", "case": "t", "entities": [{"start": 1
     [
         ("{not json", "invalid JSON"),
         (json.dumps({k: v for k, v in GOOD.items() if k != "case"}), "case"),
-        (json.dumps({**GOOD, "entities": [{"start": 1, "end": 9, "label": "SYM", "status": "negated"}]}), "out of range"),
-        (json.dumps({**GOOD, "entities": [{"start": 1, "end": 3, "label": "SYM", "status": "maybe"}]}), "status"),
-        (json.dumps({**GOOD, "entities": [{**GOOD["entities"][0], "family": "yes"}]}), "'family' must be true or false"),
+        (
+            json.dumps(
+                {**GOOD, "entities": [{"start": 1, "end": 9, "label": "SYM", "status": "negated"}]}
+            ),
+            "out of range",
+        ),
+        (
+            json.dumps(
+                {**GOOD, "entities": [{"start": 1, "end": 3, "label": "SYM", "status": "maybe"}]}
+            ),
+            "status",
+        ),
+        (
+            json.dumps({**GOOD, "entities": [{**GOOD["entities"][0], "family": "yes"}]}),
+            "'family' must be true or false",
+        ),
     ],
     ids=["json", "key", "offsets", "status", "flag"],
 )
@@ -90,7 +131,12 @@ def test_bad_eval_line_names_file_and_line(tmp_path, line, message):
 
 def test_misaligned_span_names_the_line(ctx, tmp_path):
     path = tmp_path / "eval.jsonl"
-    record = {"id": "x", "text": "无 发热。", "case": "t", "entities": [{"start": 1, "end": 4, "label": "SYM", "status": "negated"}]}
+    record = {
+        "id": "x",
+        "text": "无 发热。",
+        "case": "t",
+        "entities": [{"start": 1, "end": 4, "label": "SYM", "status": "negated"}],
+    }
     path.write_text("\n" + json.dumps(record, ensure_ascii=False) + "\n", encoding="utf8")
     records = read_eval_set(path)
     with pytest.raises(EvalDataError, match=f"{path}:2.*does not align"):
@@ -103,7 +149,15 @@ def test_script_writes_metrics(tmp_path):
     path = tmp_path / "eval.jsonl"
     path.write_text(json.dumps(GOOD, ensure_ascii=False) + "\n", encoding="utf8")
     out = tmp_path / "m" / "context.json"
-    args = [str(path), "--output", str(out), "--config", str(ROOT / "configs" / "assemble.cfg"), "--rules", str(RULES)]
+    args = [
+        str(path),
+        "--output",
+        str(out),
+        "--config",
+        str(ROOT / "configs" / "assemble.cfg"),
+        "--rules",
+        str(RULES),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "negated" in result.output and "uncertain" in result.output

@@ -1,7 +1,16 @@
-"""zh_medner/evaluation/ner.py: the flat and official (nested-inclusive) CMeEE metrics, and the table."""
+"""zh_medner/evaluation/ner.py: the flat and official (nested-inclusive) CMeEE metrics, and the
+table.
+"""
+
 import spacy
 
-from zh_medner.evaluation.ner import all_triples, flat_triples, markdown_table, micro_scores, per_label_rows
+from zh_medner.evaluation.ner import (
+    all_triples,
+    flat_triples,
+    markdown_table,
+    micro_scores,
+    per_label_rows,
+)
 
 
 def doc_with(text, ents, spans=None):
@@ -14,7 +23,11 @@ def doc_with(text, ents, spans=None):
 
 
 def test_official_metric_counts_nested_spans_flat_does_not():
-    gold = doc_with("慢性胃炎伴胃痛", [(0, 4, "DIS"), (5, 7, "SYM")], [(0, 4, "DIS"), (2, 4, "DIS"), (5, 7, "SYM")])
+    gold = doc_with(
+        "慢性胃炎伴胃痛",
+        [(0, 4, "DIS"), (5, 7, "SYM")],
+        [(0, 4, "DIS"), (2, 4, "DIS"), (5, 7, "SYM")],
+    )
     pred = doc_with("慢性胃炎伴胃痛", [(0, 4, "DIS")], [(0, 4, "DIS"), (2, 4, "DIS")])
     flat = micro_scores([(flat_triples(pred), flat_triples(gold))])
     official = micro_scores([(all_triples(pred), all_triples(gold))])
@@ -42,7 +55,10 @@ def test_per_label_table_in_cmeee_order_with_micro_row():
     assert [r[0] for r in rows] == ["DIS", "SYM", "ALL (micro)"]
     assert rows[-1][4] == 2 and rows[0][3] == 0.0 and rows[1][3] == 100.0
     table = markdown_table(rows)
-    assert table.startswith("| label | P | R | F1 | support |") and "| SYM | 100.0 | 100.0 | 100.0 | 1 |" in table
+    assert (
+        table.startswith("| label | P | R | F1 | support |")
+        and "| SYM | 100.0 | 100.0 | 100.0 | 1 |" in table
+    )
 
 
 def test_empty_input_scores_zero_not_an_error():

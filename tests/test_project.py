@@ -1,4 +1,5 @@
 """project.yml: every step lists what it runs, so a change reruns exactly the steps it affects."""
+
 import ast
 import re
 import shutil
@@ -11,7 +12,15 @@ from weasel.util import load_project_config
 
 from .conftest import ROOT
 
-CREATED_BY_WORKFLOW = ("corpus/", "training/", "metrics/", "pipelines/", "packages/", "encoders/", "assets/PyCMeKG")
+CREATED_BY_WORKFLOW = (
+    "corpus/",
+    "training/",
+    "metrics/",
+    "pipelines/",
+    "packages/",
+    "encoders/",
+    "assets/PyCMeKG",
+)
 PACKAGE = ROOT / "zh_medner"
 
 
@@ -32,7 +41,11 @@ def imported_modules(path: Path, seen=None) -> set:
     """The zh_medner files that `path` imports, transitively."""
     seen = set() if seen is None else seen
     tree = ast.parse(path.read_text(encoding="utf8"))
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1]) if path.is_relative_to(PACKAGE) else ""
+    package = (
+        ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+        if path.is_relative_to(PACKAGE)
+        else ""
+    )
     for node in ast.walk(tree):
         names = []
         if isinstance(node, ast.Import):
@@ -80,7 +93,11 @@ def needed_files(cmd) -> set:
                     needed |= imported_modules(registered[name])
         for code in re.findall(r"--code (\S+)", line):
             needed |= {ROOT / p for p in code.split(",") if not p.startswith("${")}
-    return {p for p in needed if p.name != "__init__.py" or p.read_text(encoding="utf8").strip().count("\n") > 3}
+    return {
+        p
+        for p in needed
+        if p.name != "__init__.py" or p.read_text(encoding="utf8").strip().count("\n") > 3
+    }
 
 
 def covered(path: Path, deps) -> bool:
@@ -110,18 +127,27 @@ def test_all_workflow_ends_with_the_wheel_check():
     assert {"convert", "train", "evaluate", "assemble"} <= set(steps)
 
 
-@pytest.mark.parametrize("step,touched", [
-    ("evaluate", "zh_medner/evaluation/ner.py"),
-    ("convert", "zh_medner/annotations/brat.py"),
-    ("assemble", "zh_medner/components/context.py"),
-    ("evaluate-context", "scripts/evaluate_context.py"),
-])
+@pytest.mark.parametrize(
+    "step,touched",
+    [
+        ("evaluate", "zh_medner/evaluation/ner.py"),
+        ("convert", "zh_medner/annotations/brat.py"),
+        ("assemble", "zh_medner/components/context.py"),
+        ("evaluate-context", "scripts/evaluate_context.py"),
+    ],
+)
 def test_touching_a_module_reruns_the_step(tmp_path, step, touched):
     project = tmp_path / "p"
-    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(".venv", ".git", "training", "packages", "*.egg-info"))
+    shutil.copytree(
+        ROOT,
+        project,
+        ignore=shutil.ignore_patterns(".venv", ".git", "training", "packages", "*.egg-info"),
+    )
     config = load_project_config(project)
     cmd = next(c for c in config["commands"] if c["name"] == step)
-    for path in cmd.get("deps", []) + cmd.get("outputs", []):  # stand-ins for what earlier steps write
+    for path in cmd.get("deps", []) + cmd.get(
+        "outputs", []
+    ):  # stand-ins for what earlier steps write
         target = project / path
         if not target.exists() and not path.startswith("../"):
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
 """Writing files so that a failure never leaves a half-written one behind."""
+
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:

@@ -4,8 +4,9 @@ Every reader yields text plus character-offset entities, each with the file and
 line it came from. Structural problems (bad JSON, missing keys, a broken BRAT or
 CoNLL line) raise `ConversionError` naming file and line, before anything is written.
 """
+
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Dict, Iterator
 
 from .brat import read_brat
 from .cmeee import read_cmeee
@@ -15,7 +16,7 @@ from .jsonl import read_jsonl
 from .label_studio import read_label_studio
 from .records import ConversionError, Entity, Record
 
-READERS: Dict[str, Callable[[Path], Iterator[Record]]] = {
+READERS: dict[str, Callable[[Path], Iterator[Record]]] = {
     "label-studio": read_label_studio,
     "brat": read_brat,
     "jsonl": read_jsonl,

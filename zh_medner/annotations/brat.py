@@ -1,6 +1,7 @@
 """BRAT standoff (.txt + .ann)."""
+
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .records import DISCONTINUOUS, ConversionError, Entity, Record
 
@@ -35,7 +36,9 @@ def read_brat(path: Path) -> Iterator[Record]:
                 surface = parts[2] if len(parts) > 2 else None
                 if len(fragments) > 1:
                     start, end = fragments[0][0], fragments[-1][1]
-                    record.entities.append(Entity(start, end, label, line_no, surface, DISCONTINUOUS))
+                    record.entities.append(
+                        Entity(start, end, label, line_no, surface, DISCONTINUOUS)
+                    )
                 else:
                     record.entities.append(Entity(*fragments[0], label, line_no, surface))
         record.path = str(ann)

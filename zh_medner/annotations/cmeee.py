@@ -1,6 +1,7 @@
 """CMeEE / CBLUE: end_idx inclusive."""
+
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .json_source import get, iter_json_records, offset
 from .records import Entity, Record

@@ -1,18 +1,19 @@
 """Character-per-line CoNLL, BIO or BIOES."""
+
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List, Optional
 
 from .records import ConversionError, Entity, Record
 
 
 def read_conll(path: Path) -> Iterator[Record]:
     """Character-per-line CoNLL with BIO or BIOES tags; a blank line ends a sentence."""
-    chars: List[str] = []
-    entities: List[Entity] = []
-    open_ent: Optional[Entity] = None
+    chars: list[str] = []
+    entities: list[Entity] = []
+    open_ent: Entity | None = None
     first_line = 1
 
-    def flush() -> Optional[Record]:
+    def flush() -> Record | None:
         return Record("".join(chars), str(path), first_line, list(entities)) if chars else None
 
     with path.open(encoding="utf8") as f:

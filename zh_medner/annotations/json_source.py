@@ -1,7 +1,8 @@
 """JSON and JSON Lines sources: elements with the line they start on, and typed field access."""
+
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Tuple
 
 from .records import ConversionError
 
@@ -10,7 +11,7 @@ def line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
-def iter_json_array(path: Path) -> Iterator[Tuple[int, object]]:
+def iter_json_array(path: Path) -> Iterator[tuple[int, object]]:
     """Yield (line, element) for each element of a top-level JSON array."""
     text = path.read_text(encoding="utf8")
     decoder = json.JSONDecoder()
@@ -41,7 +42,7 @@ def skip_ws(text: str, i: int) -> int:
     return i
 
 
-def iter_jsonl(path: Path) -> Iterator[Tuple[int, object]]:
+def iter_jsonl(path: Path) -> Iterator[tuple[int, object]]:
     with path.open(encoding="utf8") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
@@ -52,7 +53,7 @@ def iter_jsonl(path: Path) -> Iterator[Tuple[int, object]]:
                 raise ConversionError(path, line_no, f"invalid JSON: {e.msg}") from None
 
 
-def iter_json_records(path: Path) -> Iterator[Tuple[int, object]]:
+def iter_json_records(path: Path) -> Iterator[tuple[int, object]]:
     """A JSON array or JSON Lines, whichever the file holds."""
     with path.open(encoding="utf8") as f:
         head = f.read(64).lstrip("\ufeff \t\r\n")

@@ -1,6 +1,7 @@
 """JSON Lines with character offsets (end exclusive)."""
+
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .json_source import get, iter_jsonl, offset
 from .records import ConversionError, Entity, Record
@@ -15,6 +16,12 @@ def read_jsonl(path: Path) -> Iterator[Record]:
             if label is None:
                 raise ConversionError(path, line, "entity needs 'label' or 'category'")
             record.entities.append(
-                Entity(offset(ent, "start", path, line), offset(ent, "end", path, line), str(label), line, ent.get("text"))
+                Entity(
+                    offset(ent, "start", path, line),
+                    offset(ent, "end", path, line),
+                    str(label),
+                    line,
+                    ent.get("text"),
+                )
             )
         yield record

@@ -1,6 +1,7 @@
 """Label Studio JSON export."""
+
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .json_source import get, iter_json_array, offset
 from .records import Entity, Record

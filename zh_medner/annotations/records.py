@@ -1,6 +1,6 @@
-"""What every annotation reader yields: text plus character-offset entities with their source line."""
+"""What every annotation reader yields: text, character-offset entities, their source line."""
+
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 # Why an entity did not make it into the DocBin.
 OUT_OF_RANGE = "out_of_range"
@@ -11,11 +11,20 @@ MISALIGNED = "misaligned"
 DISCONTINUOUS = "discontinuous"
 DUPLICATE = "duplicate"
 LABEL_MAP = "dropped_by_label_map"
-DROP_REASONS = (OUT_OF_RANGE, EMPTY, TEXT_MISMATCH, UNKNOWN_LABEL, MISALIGNED, DISCONTINUOUS, DUPLICATE, LABEL_MAP)
+DROP_REASONS = (
+    OUT_OF_RANGE,
+    EMPTY,
+    TEXT_MISMATCH,
+    UNKNOWN_LABEL,
+    MISALIGNED,
+    DISCONTINUOUS,
+    DUPLICATE,
+    LABEL_MAP,
+)
 
 
 class ConversionError(ValueError):
-    def __init__(self, path, line: Optional[int], message: str):
+    def __init__(self, path, line: int | None, message: str):
         self.path, self.line = str(path), line
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {message}")
@@ -23,12 +32,12 @@ class ConversionError(ValueError):
 
 @dataclass
 class Entity:
-    start: Optional[int]
-    end: Optional[int]  # exclusive
+    start: int | None
+    end: int | None  # exclusive
     label: str
     line: int
-    text: Optional[str] = None  # the annotated surface form, when the format stores it
-    reason: Optional[str] = None  # set by a reader that already knows it cannot be kept
+    text: str | None = None  # the annotated surface form, when the format stores it
+    reason: str | None = None  # set by a reader that already knows it cannot be kept
 
 
 @dataclass
@@ -36,4 +45,4 @@ class Record:
     text: str
     path: str
     line: int
-    entities: List[Entity] = field(default_factory=list)
+    entities: list[Entity] = field(default_factory=list)

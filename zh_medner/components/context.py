@@ -34,9 +34,10 @@ finding is part of the finding (未 in 动脉导管未闭).
 This file is shipped in the wheel (`spacy package --code`): it imports nothing
 from `zh_medner`.
 """
+
 import bisect
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import srsly
@@ -69,12 +70,21 @@ class RulesError(ValueError):
     pass
 
 
-def validate_rules(data: Dict, source: str = "rules") -> Dict:
+def validate_rules(data: dict, source: str = "rules") -> dict:
     """Check a rules document; return it with every default filled in."""
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise RulesError(f"{source}: expected a JSON object with a 'rules' list")
     known = {
-        "literal", "category", "direction", "scope", "max_scope", "types", "register", "terminates", "unless", "comment",
+        "literal",
+        "category",
+        "direction",
+        "scope",
+        "max_scope",
+        "types",
+        "register",
+        "terminates",
+        "unless",
+        "comment",
     }
     defaults = data.get("defaults", {})
     default_types = defaults.get("types", ["DIS", "SYM", "ITE"])
@@ -92,8 +102,10 @@ def validate_rules(data: Dict, source: str = "rules") -> Dict:
             raise RulesError(f"{where}: 'literal' must be a non-empty string or list of strings")
         category = rule.get("category")
         categories = [category] if isinstance(category, str) else category
-        if not categories or not all(c in CATEGORIES for c in categories) or (
-            len(categories) > 1 and not set(categories) <= set(EXTENSIONS)
+        if (
+            not categories
+            or not all(c in CATEGORIES for c in categories)
+            or (len(categories) > 1 and not set(categories) <= set(EXTENSIONS))
         ):
             raise RulesError(
                 f"{where} ({literals[0]}): category must be one of {list(CATEGORIES)} "
@@ -111,19 +123,27 @@ def validate_rules(data: Dict, source: str = "rules") -> Dict:
             "unless": rule.get("unless", []),
         }
         if r["direction"] not in DIRECTIONS:
-            raise RulesError(f"{where} ({literals[0]}): direction must be one of {list(DIRECTIONS)}")
+            raise RulesError(
+                f"{where} ({literals[0]}): direction must be one of {list(DIRECTIONS)}"
+            )
         if r["scope"] not in SCOPES:
             raise RulesError(f"{where} ({literals[0]}): scope must be one of {list(SCOPES)}")
         if r["register"] not in REGISTERS:
             raise RulesError(f"{where} ({literals[0]}): register must be one of {list(REGISTERS)}")
         if not isinstance(r["max_scope"], int) or r["max_scope"] < 1:
             raise RulesError(f"{where} ({literals[0]}): max_scope must be a positive integer")
-        if r["types"] != "*" and not (isinstance(r["types"], list) and all(isinstance(t, str) for t in r["types"])):
-            raise RulesError(f"{where} ({literals[0]}): types must be a list of labels or \"*\"")
+        if r["types"] != "*" and not (
+            isinstance(r["types"], list) and all(isinstance(t, str) for t in r["types"])
+        ):
+            raise RulesError(f'{where} ({literals[0]}): types must be a list of labels or "*"')
         if not set(r["unless"]) <= set(EXTENSIONS):
-            raise RulesError(f"{where} ({literals[0]}): unless must list categories of {list(EXTENSIONS)}")
+            raise RulesError(
+                f"{where} ({literals[0]}): unless must list categories of {list(EXTENSIONS)}"
+            )
         if not set(r["terminates"]) <= set(EXTENSIONS):
-            raise RulesError(f"{where} ({literals[0]}): terminates must list categories of {list(EXTENSIONS)}")
+            raise RulesError(
+                f"{where} ({literals[0]}): terminates must list categories of {list(EXTENSIONS)}"
+            )
         out.append(r)
     boundaries = data.get("boundaries", {})
     return {
@@ -140,7 +160,7 @@ def validate_rules(data: Dict, source: str = "rules") -> Dict:
 class _Cue:
     __slots__ = ("start", "end", "rule")
 
-    def __init__(self, start: int, end: int, rule: Dict):
+    def __init__(self, start: int, end: int, rule: dict):
         self.start, self.end, self.rule = start, end, rule
 
 
@@ -150,28 +170,37 @@ class _Cue:
     assigns=[f"span._.{ext}" for ext in EXTENSIONS.values()],
     default_config={"register": "auto", "span_key": SPANS_KEY},
 )
-def make_zh_context(nlp: Language, name: str, register: str, span_key: Optional[str]):
+def make_zh_context(nlp: Language, name: str, register: str, span_key: str | None):
     return ClinicalContext(nlp, name, register=register, span_key=span_key)
 
 
 class ClinicalContext:
     """Sets negex / uncertain / family / historical / hypothetical on each finding."""
 
-    def __init__(self, nlp: Language, name: str = "context", *, register: str = "auto", span_key: Optional[str] = SPANS_KEY):
+    def __init__(
+        self,
+        nlp: Language,
+        name: str = "context",
+        *,
+        register: str = "auto",
+        span_key: str | None = SPANS_KEY,
+    ):
         if register not in ("auto",) + REGISTERS:
-            raise ValueError(f"[{name}] register must be 'auto', 'any', 'chart' or 'speech', got {register!r}")
+            raise ValueError(
+                f"[{name}] register must be 'auto', 'any', 'chart' or 'speech', got {register!r}"
+            )
         self.nlp, self.name, self.register, self.span_key = nlp, name, register, span_key
-        self.rules: Optional[Dict] = None
-        self.matcher: Optional[PhraseMatcher] = None
+        self.rules: dict | None = None
+        self.matcher: PhraseMatcher | None = None
 
     # ----------------------------------------------------------------- rules
 
-    def set_rules(self, data: Dict, source: str = "rules") -> None:
+    def set_rules(self, data: dict, source: str = "rules") -> None:
         self.rules = validate_rules(data, source)
         self._raw = data
         self.matcher = PhraseMatcher(self.nlp.vocab, attr="ORTH")
-        self._by_key: Dict[int, List[Dict]] = {}
-        literals: Dict[str, List[Dict]] = {}
+        self._by_key: dict[int, list[dict]] = {}
+        literals: dict[str, list[dict]] = {}
         for rule in self.rules["rules"]:
             for lit in rule["literal"]:
                 literals.setdefault(lit, []).append(rule)
@@ -184,20 +213,32 @@ class ClinicalContext:
         self._sentence = set(b["sentence"])
         self._speech = b["speech_markers"]
 
-    def initialize(self, get_examples: Optional[Callable[[], Iterable]] = None, *, nlp=None, rules: Optional[Dict] = None):
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable] | None = None,
+        *,
+        nlp=None,
+        rules: dict | None = None,
+    ):
         if rules is None:
-            raise ValueError(f"[{self.name}] no rules given: set [initialize.components.{self.name}.rules]")
+            raise ValueError(
+                f"[{self.name}] no rules given: set [initialize.components.{self.name}.rules]"
+            )
         self.set_rules(rules, f"[initialize.components.{self.name}.rules]")
 
     # ------------------------------------------------------------ annotation
 
     def __call__(self, doc: Doc) -> Doc:
         if self.matcher is None:
-            raise ValueError(f"[{self.name}] has no rules: initialize the pipeline with a rules file")
+            raise ValueError(
+                f"[{self.name}] has no rules: initialize the pipeline with a rules file"
+            )
         targets = list(doc.ents)
         if self.span_key and self.span_key in doc.spans:
             seen = {(e.start, e.end, e.label) for e in targets}
-            targets += [s for s in doc.spans[self.span_key] if (s.start, s.end, s.label) not in seen]
+            targets += [
+                s for s in doc.spans[self.span_key] if (s.start, s.end, s.label) not in seen
+            ]
         if not targets or not len(doc):
             return doc
         targets.sort(key=lambda s: (s.start, s.end))
@@ -214,7 +255,7 @@ class ClinicalContext:
         terminations = [c for c in cues if c.rule["categories"][0] == TERMINATE]
         term_pos = [c.start for c in terminations]
         flags = [dict.fromkeys(EXTENSIONS, False) for _ in targets]
-        negators: List[set] = [set() for _ in targets]  # negation cues next to each finding
+        negators: list[set] = [set() for _ in targets]  # negation cues next to each finding
         denied = [False] * len(targets)  # negated by a cue before it (否认, 没有), not a later 好了
         deferred = []
         for cue in cues:
@@ -224,7 +265,7 @@ class ClinicalContext:
                 continue
             types = rule["types"]
             direction = rule["direction"]
-            hits: List[int] = []
+            hits: list[int] = []
             nearest = []
             if direction in ("forward", "bidirectional", "nearest"):
                 hi = self._forward_limit(cue, clause_end, sent_end, terminations, term_pos)
@@ -283,8 +324,11 @@ class ClinicalContext:
             if text in self._clause and i + 1 < n:
                 clause_break[i + 1] = True
         return (
-            _next_break(clause_break), _prev_break(clause_break),
-            _next_break(sent_break), _prev_break(sent_break), self._speech_tokens(texts, sent_break),
+            _next_break(clause_break),
+            _prev_break(clause_break),
+            _next_break(sent_break),
+            _prev_break(sent_break),
+            self._speech_tokens(texts, sent_break),
         )
 
     def _speech_tokens(self, texts, sent_break):
@@ -299,9 +343,9 @@ class ClinicalContext:
             out[a:b] = any(m in sentence for m in self._speech)
         return out
 
-    def _cues(self, doc: Doc, covered, speech) -> List[_Cue]:
-        """Matched cues, minus those inside a longer cue, inside a finding, or of another register."""
-        found: List[_Cue] = []
+    def _cues(self, doc: Doc, covered, speech) -> list[_Cue]:
+        """Matched cues, minus those in a longer cue, inside a finding, or of another register."""
+        found: list[_Cue] = []
         for key, start, end in self.matcher(doc):
             if covered[start:end].any():
                 continue
@@ -313,7 +357,7 @@ class ClinicalContext:
         # 也不 in 不确定); the rules of one literal share its match.
         found.sort(key=lambda c: (c.start - c.end, c.start))
         taken = numpy.zeros(len(doc), dtype=bool)
-        kept: List[_Cue] = []
+        kept: list[_Cue] = []
         last = None
         for cue in found:
             span = (cue.start, cue.end)
@@ -346,7 +390,9 @@ class ClinicalContext:
         limit = max(int(bound[cue.start]), cue.start - rule["max_scope"])
         i = bisect.bisect_left(term_pos, cue.start) - 1
         while i >= 0 and terminations[i].end > limit:
-            if terminations[i].end <= cue.start and categories & set(terminations[i].rule["terminates"]):
+            if terminations[i].end <= cue.start and categories & set(
+                terminations[i].rule["terminates"]
+            ):
                 return terminations[i].end
             i -= 1
         return limit
@@ -357,12 +403,12 @@ class ClinicalContext:
 
     # --------------------------------------------------------- serialisation
 
-    def to_disk(self, path: Union[str, Path], *, exclude=tuple()) -> None:
+    def to_disk(self, path: str | Path, *, exclude=tuple()) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         srsly.write_json(path / RULES_FILE, self._raw)
 
-    def from_disk(self, path: Union[str, Path], *, exclude=tuple()) -> "ClinicalContext":
+    def from_disk(self, path: str | Path, *, exclude=tuple()) -> "ClinicalContext":
         path = Path(path) / RULES_FILE
         self.set_rules(srsly.read_json(path), str(path))
         return self
@@ -402,7 +448,7 @@ def _prev_break(breaks) -> numpy.ndarray:
     return out
 
 
-def read_rules(path: Union[str, Path]) -> Dict:
+def read_rules(path: str | Path) -> dict:
     """A rules file as written, after checking it (errors name the file and the rule)."""
     data = srsly.read_json(path)
     validate_rules(data, str(path))

@@ -8,6 +8,7 @@ need nothing but the tokenizer.
 This file is shipped in the wheel (`spacy package --code`): it imports nothing
 from `zh_medner`.
 """
+
 from spacy.language import Language
 from spacy.pipeline import EntityRuler
 
@@ -24,10 +25,17 @@ TEXT_ATTRS = (None, "ORTH", "LOWER", "NORM", "TEXT")
         "scorer": {"@scorers": "spacy.entity_ruler_scorer.v1"},
     },
 )
-def make_zh_entity_ruler(nlp, name, phrase_matcher_attr, validate, overwrite_ents, ent_id_sep, scorer):
+def make_zh_entity_ruler(
+    nlp, name, phrase_matcher_attr, validate, overwrite_ents, ent_id_sep, scorer
+):
     return TokenizedEntityRuler(
-        nlp, name, phrase_matcher_attr=phrase_matcher_attr, validate=validate,
-        overwrite_ents=overwrite_ents, ent_id_sep=ent_id_sep, scorer=scorer,
+        nlp,
+        name,
+        phrase_matcher_attr=phrase_matcher_attr,
+        validate=validate,
+        overwrite_ents=overwrite_ents,
+        ent_id_sep=ent_id_sep,
+        scorer=scorer,
     )
 
 

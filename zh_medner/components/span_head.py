@@ -15,8 +15,9 @@ a 4000-character record costs 4000 x max_length cells, not 16 million.
 This file is shipped in the wheel (`spacy package --code`): it imports nothing
 from `zh_medner`.
 """
+
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.errors import Errors
@@ -33,7 +34,7 @@ SPANS_KEY = "sc"
 NEG_INF = -1e12  # score of the cells that are no span (past a doc's end)
 
 
-def flat_choice(spans: Sequence[Span], label_order: Sequence[str] = ()) -> List[Span]:
+def flat_choice(spans: Sequence[Span], label_order: Sequence[str] = ()) -> list[Span]:
     """The spans for doc.ents: outermost wins, then longer, then earlier.
 
     A span that contains another is longer than it, so taking the longest first
@@ -45,7 +46,7 @@ def flat_choice(spans: Sequence[Span], label_order: Sequence[str] = ()) -> List[
     def key(s: Span):
         return (-(s.end - s.start), s.start, rank.get(s.label_, len(rank)), s.label_)
 
-    chosen: List[Span] = []
+    chosen: list[Span] = []
     taken = numpy.zeros(max((s.end for s in spans), default=0), dtype=bool)
     for span in sorted(spans, key=key):
         if not taken[span.start : span.end].any():
@@ -72,8 +73,8 @@ def _pointer_module(head_width: int, max_length: int):
         def __init__(self):
             super().__init__()
             self.head_width, self.max_length = head_width, max_length
-            self.qk: Optional[nn.Linear] = None
-            self.bias: Optional[nn.Linear] = None
+            self.qk: nn.Linear | None = None
+            self.bias: nn.Linear | None = None
 
         def build(self, n_in: int, n_types: int) -> None:
             self.qk = nn.Linear(n_in, 2 * self.head_width)
@@ -96,7 +97,9 @@ def _pointer_module(head_width: int, max_length: int):
 
         def band(self, x):
             """[b, n, ...] -> [b, n, L, ...]: entry (i, d) is x[i + d] (zeros past the end)."""
-            pad = torch.zeros((x.shape[0], self.max_length - 1) + x.shape[2:], dtype=x.dtype, device=x.device)
+            pad = torch.zeros(
+                (x.shape[0], self.max_length - 1) + x.shape[2:], dtype=x.dtype, device=x.device
+            )
             padded = torch.cat([x, pad], dim=1)
             return padded.unfold(1, self.max_length, 1).movedim(-1, 2)
 
@@ -104,19 +107,27 @@ def _pointer_module(head_width: int, max_length: int):
             qk = self.qk(X)
             q = self.rotary(qk[..., : self.head_width])
             k = self.rotary(qk[..., self.head_width :])
-            scores = torch.einsum("bih,bidh->bid", q, self.band(k)) / self.head_width**0.5  # [b, n, L]
+            scores = (
+                torch.einsum("bih,bidh->bid", q, self.band(k)) / self.head_width**0.5
+            )  # [b, n, L]
             bias = self.bias(X) / 2
             start, end = bias[..., 0::2], bias[..., 1::2]  # [b, n, T]
-            logits = scores[:, None] + start.permute(0, 2, 1)[..., None] + self.band(end).permute(0, 3, 1, 2)
+            logits = (
+                scores[:, None]
+                + start.permute(0, 2, 1)[..., None]
+                + self.band(end).permute(0, 3, 1, 2)
+            )
             n = X.shape[1]
-            stop = torch.arange(n, device=X.device)[:, None] + torch.arange(self.max_length, device=X.device)
+            stop = torch.arange(n, device=X.device)[:, None] + torch.arange(
+                self.max_length, device=X.device
+            )
             valid = stop[None] < lengths[:, None, None]  # [b, n, L]
             return logits.masked_fill(~valid[:, None], NEG_INF)
 
     return GlobalPointer()
 
 
-def _pad(model: Model, Xs: List[Floats2d], is_train: bool):
+def _pad(model: Model, Xs: list[Floats2d], is_train: bool):
     """List of [n_i, width] -> ([batch, max n, width], lengths)."""
     lengths = model.ops.asarray1i([len(x) for x in Xs])
     width = Xs[0].shape[1] if Xs else 0
@@ -153,10 +164,12 @@ def _convert_outputs(model, inputs_outputs, is_train):
 
 @registry.architectures("zh_medner.GlobalPointer.v1")
 def build_global_pointer(
-    tok2vec: Model[List[Doc], List[Floats2d]], head_width: int = 64, max_length: int = 32
-) -> Model[List[Doc], Floats4d]:
+    tok2vec: Model[list[Doc], list[Floats2d]], head_width: int = 64, max_length: int = 32
+) -> Model[list[Doc], Floats4d]:
     pointer = PyTorchWrapper_v2(
-        _pointer_module(head_width, max_length), convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
+        _pointer_module(head_width, max_length),
+        convert_inputs=_convert_inputs,
+        convert_outputs=_convert_outputs,
     )
     model = chain(tok2vec, Model("pad_docs", _pad), pointer)
     model.set_ref("tok2vec", tok2vec)
@@ -172,7 +185,7 @@ def _module(model: Model):
 # -------------------------------------------------------------- the component
 
 
-def _span_head_score(examples: Iterable[Example], **kwargs) -> Dict:
+def _span_head_score(examples: Iterable[Example], **kwargs) -> dict:
     """ents_p/r/f (flat) and spans_sc_p/r/f (nested included: the CMeEE metric), each per type."""
     examples = list(examples)
     scores = Scorer.score_spans(examples, "ents", **kwargs)
@@ -180,7 +193,11 @@ def _span_head_score(examples: Iterable[Example], **kwargs) -> Dict:
         Scorer.score_spans(
             examples,
             f"spans_{SPANS_KEY}",
-            getter=lambda doc, attr: doc.spans.get(SPANS_KEY, []) if doc.has_annotation("ENT_IOB") or SPANS_KEY in doc.spans else [],
+            getter=lambda doc, attr: (
+                doc.spans.get(SPANS_KEY, [])
+                if doc.has_annotation("ENT_IOB") or SPANS_KEY in doc.spans
+                else []
+            ),
             has_annotation=lambda doc: SPANS_KEY in doc.spans or doc.has_annotation("ENT_IOB"),
             allow_overlap=True,
             **kwargs,
@@ -221,21 +238,30 @@ subword_features = true
         "scorer": {"@scorers": "zh_medner.span_head_scorer.v1"},
     },
     default_score_weights={
-        "spans_sc_f": 1.0, "spans_sc_p": 0.0, "spans_sc_r": 0.0, "ents_f": 0.0, "ents_p": 0.0, "ents_r": 0.0,
+        "spans_sc_f": 1.0,
+        "spans_sc_p": 0.0,
+        "spans_sc_r": 0.0,
+        "ents_f": 0.0,
+        "ents_p": 0.0,
+        "ents_r": 0.0,
     },
 )
-def make_span_head(nlp: Language, name: str, model: Model, threshold: float, scorer: Optional[Callable]):
+def make_span_head(
+    nlp: Language, name: str, model: Model, threshold: float, scorer: Callable | None
+):
     return SpanHead(nlp.vocab, model, name, threshold=threshold, scorer=scorer)
 
 
 class SpanHead(TrainablePipe):
-    def __init__(self, vocab, model: Model, name: str = "span_head", *, threshold: float = 0.0, scorer=None):
+    def __init__(
+        self, vocab, model: Model, name: str = "span_head", *, threshold: float = 0.0, scorer=None
+    ):
         self.vocab, self.model, self.name = vocab, model, name
         self.scorer = scorer
         self.cfg = {"labels": [], "threshold": threshold, "width": None}
 
     @property
-    def labels(self) -> Tuple[str, ...]:
+    def labels(self) -> tuple[str, ...]:
         return tuple(self.cfg["labels"])
 
     @property
@@ -248,7 +274,9 @@ class SpanHead(TrainablePipe):
         if label in self.labels:
             return 0
         if self.cfg["width"] is not None:
-            raise ValueError(f"[{self.name}] cannot add label {label!r} after the model is initialised")
+            raise ValueError(
+                f"[{self.name}] cannot add label {label!r} after the model is initialised"
+            )
         self.cfg["labels"].append(label)
         self.vocab.strings.add(label)
         return 1
@@ -268,17 +296,26 @@ class SpanHead(TrainablePipe):
         for i, doc in enumerate(docs):
             n = len(doc)
             t, start, dist = numpy.nonzero(scores[i, :, :n] > threshold)
-            spans = [Span(doc, int(s), int(s + d + 1), label=labels[k]) for k, s, d in zip(t, start, dist)]
+            spans = [
+                Span(doc, int(s), int(s + d + 1), label=labels[k])
+                for k, s, d in zip(t, start, dist)
+            ]
             spans.sort(key=lambda s: (s.start, -s.end, s.label_))
             doc.spans[SPANS_KEY] = spans
             doc.ents = flat_choice(spans, labels)
 
     # ---------------------------------------------------------------- training
 
-    def gold_spans(self, example: Example) -> List[Tuple[int, int, int]]:
-        """(type, start, end) in the predicted doc's tokens: doc.spans["sc"] when present, else ents."""
+    def gold_spans(self, example: Example) -> list[tuple[int, int, int]]:
+        """(type, start, end) in the predicted doc's tokens: doc.spans["sc"] when present, else
+        ents.
+        """
         ref = example.reference
-        spans = ref.spans[SPANS_KEY] if SPANS_KEY in ref.spans and len(ref.spans[SPANS_KEY]) else ref.ents
+        spans = (
+            ref.spans[SPANS_KEY]
+            if SPANS_KEY in ref.spans and len(ref.spans[SPANS_KEY])
+            else ref.ents
+        )
         index = {label: i for i, label in enumerate(self.labels)}
         out = []
         for span in spans:
@@ -289,7 +326,7 @@ class SpanHead(TrainablePipe):
                 out.append((index[span.label_], aligned.start, aligned.end))
         return out
 
-    def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, Floats4d]:
+    def get_loss(self, examples: Iterable[Example], scores) -> tuple[float, Floats4d]:
         """Multilabel categorical cross-entropy per (doc, type), averaged."""
         import torch
 
@@ -325,7 +362,9 @@ class SpanHead(TrainablePipe):
         losses[self.name] += loss
         return losses
 
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None, labels=None) -> None:
+    def initialize(
+        self, get_examples: Callable[[], Iterable[Example]], *, nlp=None, labels=None
+    ) -> None:
         validate_get_examples(get_examples, f"{self.name}.initialize")
         if labels is None:
             found = set()

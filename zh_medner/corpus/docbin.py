@@ -4,17 +4,27 @@
 `flat_choice`, the same rule the span head uses for its predictions), only in
 `doc.spans["sc"]` (it overlaps a span that wins), or in the report's drops with a reason.
 """
+
 import random
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
 from ..annotations import READERS, ConversionError, Entity, Record
-from ..annotations.records import DROP_REASONS, DUPLICATE, EMPTY, LABEL_MAP, MISALIGNED, OUT_OF_RANGE, TEXT_MISMATCH, UNKNOWN_LABEL
+from ..annotations.records import (
+    DROP_REASONS,
+    DUPLICATE,
+    EMPTY,
+    LABEL_MAP,
+    MISALIGNED,
+    OUT_OF_RANGE,
+    TEXT_MISMATCH,
+    UNKNOWN_LABEL,
+)
 from ..components.span_head import SPANS_KEY, flat_choice
 from ..io import write_atomic
 from ..labels import LABELS
@@ -25,9 +35,9 @@ class Drop:
     path: str
     line: int
     label: str
-    start: Optional[int]
-    end: Optional[int]
-    text: Optional[str]
+    start: int | None
+    end: int | None
+    text: str | None
     reason: str
 
 
@@ -37,8 +47,8 @@ class Report:
     entities_in: int = 0
     in_ents: Counter = field(default_factory=Counter)
     spans_only: Counter = field(default_factory=Counter)
-    dropped: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    drops: List[Drop] = field(default_factory=list)
+    dropped: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    drops: list[Drop] = field(default_factory=list)
 
     @property
     def kept(self) -> int:
@@ -46,10 +56,14 @@ class Report:
 
     def drop(self, record: Record, ent: Entity, reason: str) -> None:
         self.dropped[ent.label][reason] += 1
-        self.drops.append(Drop(record.path, ent.line, ent.label, ent.start, ent.end, ent.text, reason))
+        self.drops.append(
+            Drop(record.path, ent.line, ent.label, ent.start, ent.end, ent.text, reason)
+        )
 
     def to_dict(self) -> dict:
-        labels = sorted(set(self.in_ents) | set(self.spans_only) | set(self.dropped), key=_label_order)
+        labels = sorted(
+            set(self.in_ents) | set(self.spans_only) | set(self.dropped), key=_label_order
+        )
         return {
             "records": self.records,
             "entities_in": self.entities_in,
@@ -66,8 +80,7 @@ class Report:
             "drops": [vars(d) for d in self.drops],
         }
 
-
-    def table(self) -> List[Tuple]:
+    def table(self) -> list[tuple]:
         """Rows for the console: label, in ents, only in spans, then one column per drop reason."""
         per_label = self.to_dict()["per_label"]
         reasons = [r for r in DROP_REASONS if any(r in v["dropped"] for v in per_label.values())]
@@ -87,10 +100,10 @@ def record_to_doc(
     record: Record,
     report: Report,
     labels: Sequence[str] = LABELS,
-    label_map: Optional[Dict[str, Optional[str]]] = None,
+    label_map: dict[str, str | None] | None = None,
 ) -> Doc:
     doc = nlp.make_doc(record.text)
-    spans: List[Span] = []
+    spans: list[Span] = []
     seen = set()
     for ent in record.entities:
         report.entities_in += 1
@@ -118,13 +131,15 @@ def record_to_doc(
     doc.spans[SPANS_KEY] = sorted(spans, key=lambda s: (s.start, -s.end, s.label_))
     in_ents = {(s.start, s.end, s.label_) for s in ents}
     for span in spans:
-        counter = report.in_ents if (span.start, span.end, span.label_) in in_ents else report.spans_only
+        counter = (
+            report.in_ents if (span.start, span.end, span.label_) in in_ents else report.spans_only
+        )
         counter[span.label_] += 1
     report.records += 1
     return doc
 
 
-def _check(text: str, ent: Entity, labels: Sequence[str]) -> Optional[str]:
+def _check(text: str, ent: Entity, labels: Sequence[str]) -> str | None:
     if ent.label not in labels:
         return UNKNOWN_LABEL
     if ent.start < 0 or ent.end > len(text) or ent.start > len(text):
@@ -143,8 +158,8 @@ def convert(
     input_path: Path,
     fmt: str,
     labels: Sequence[str] = LABELS,
-    label_map: Optional[Dict[str, Optional[str]]] = None,
-) -> Tuple[List[Doc], Report]:
+    label_map: dict[str, str | None] | None = None,
+) -> tuple[list[Doc], Report]:
     if fmt not in READERS:
         raise ValueError(f"unknown format {fmt!r}; choose from {sorted(READERS)}")
     if not input_path.exists():
@@ -154,7 +169,7 @@ def convert(
     return docs, report
 
 
-def split_docs(docs: List[Doc], dev_ratio: float, seed: int) -> Tuple[List[Doc], List[Doc]]:
+def split_docs(docs: list[Doc], dev_ratio: float, seed: int) -> tuple[list[Doc], list[Doc]]:
     """Seeded shuffle, then the first `dev_ratio` share is dev."""
     if not 0 <= dev_ratio < 1:
         raise ValueError(f"dev ratio must be in [0, 1), got {dev_ratio}")

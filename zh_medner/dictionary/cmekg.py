@@ -12,7 +12,7 @@ import pickle
 import re
 import tarfile
 from collections import Counter
-from typing import Dict, Iterable, Iterator, List, Set, Tuple
+from collections.abc import Iterable, Iterator
 
 from .morphology import looks_generic
 from .wordlists import clean_name
@@ -41,9 +41,7 @@ def safe_loads(data: bytes):
 def read_pickle_from_sdist(sdist_path, member_suffix: str = "cmekg.pkl") -> bytes:
     """Bytes of the one archive member whose name ends in ``member_suffix``."""
     with tarfile.open(sdist_path, mode="r:*") as tar:
-        members = [
-            m for m in tar.getmembers() if m.isfile() and m.name.endswith(member_suffix)
-        ]
+        members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(member_suffix)]
         if len(members) != 1:
             raise ValueError(
                 f"expected one member ending in {member_suffix!r} in {sdist_path}, "
@@ -55,7 +53,7 @@ def read_pickle_from_sdist(sdist_path, member_suffix: str = "cmekg.pkl") -> byte
         return fileobj.read()
 
 
-def load_cmekg(sdist_path) -> Dict[str, Dict[str, List[str]]]:
+def load_cmekg(sdist_path) -> dict[str, dict[str, list[str]]]:
     """Load the CMeKG graph ``{subject: {predicate: [objects]}}`` from the
     pycmekg sdist (.tar.gz), without extracting it and without unpickling
     any class."""
@@ -66,8 +64,18 @@ def load_cmekg(sdist_path) -> Dict[str, Dict[str, List[str]]]:
 
 
 DRUG_PREDICATES = frozenset(
-    {"通用名", "商品名", "成份", "药品类型", "规格", "OTC类型", "药品监管分级",
-     "用法用量", "贮藏", "有效期"}
+    {
+        "通用名",
+        "商品名",
+        "成份",
+        "药品类型",
+        "规格",
+        "OTC类型",
+        "药品监管分级",
+        "用法用量",
+        "贮藏",
+        "有效期",
+    }
 )
 # classical TCM formulae (温胆汤, 五皮散): 出处 plus composition/function
 FORMULA_PREDICATES = frozenset({"组成", "功用", "主治"})
@@ -76,14 +84,28 @@ HERB_PREDICATES = frozenset(
     {"入药部位", "性味", "界", "门", "纲", "目", "科", "属", "种", "采收时间"}
 )
 DISEASE_PREDICATES = frozenset(
-    {"常见症状", "就诊科室", "ICD10", "常见病因", "常见发病部位", "多发群体",
-     "传染性", "并发症", "检查"}
+    {
+        "常见症状",
+        "就诊科室",
+        "ICD10",
+        "常见病因",
+        "常见发病部位",
+        "多发群体",
+        "传染性",
+        "并发症",
+        "检查",
+    }
 )
 # Objects of these predicates are symptom / body-site / test / department
 # terms.  适应症, 不良反应 and 相关疾病 are left out: they list drugs too.
 NON_DRUG_OBJECT_PREDICATES = (
-    "常见症状", "相关症状", "临床症状及体征", "常见发病部位", "发病部位",
-    "检查", "就诊科室",
+    "常见症状",
+    "相关症状",
+    "临床症状及体征",
+    "常见发病部位",
+    "发病部位",
+    "检查",
+    "就诊科室",
 )
 # an herb becomes a pattern only when this many CMeKG drugs list it in 成份
 HERB_MIN_PRODUCTS = 10
@@ -124,19 +146,21 @@ def ingredient_names(kg: dict) -> Counter:
     return counts
 
 
-def non_drug_terms(kg: dict, ingredients: Iterable[str] = ()) -> Set[str]:
+def non_drug_terms(kg: dict, ingredients: Iterable[str] = ()) -> set[str]:
     """Disease subjects plus symptom/body-site/test/department objects.
 
     CMeKG symptom lists are noisy (甲硝唑 is a 常见症状 of 药物相关性胃病), so
     objects that are also drug ingredients are not treated as non-drug terms.
     """
     ingredients = set(ingredients)
-    terms: Set[str] = set()
+    terms: set[str] = set()
     for subject, props in kg.items():
         if is_disease(props):
             terms.add(clean_name(subject))
         for pred in NON_DRUG_OBJECT_PREDICATES:
-            terms.update(clean_name(o) for o in props.get(pred, ()) if clean_name(o) not in ingredients)
+            terms.update(
+                clean_name(o) for o in props.get(pred, ()) if clean_name(o) not in ingredients
+            )
     terms.discard("")
     return terms
 
@@ -146,7 +170,7 @@ def _is_and_artifact(subject: str, obj: str) -> bool:
     return subject.startswith("和") and obj == subject[1:]
 
 
-def drug_names(kg: dict) -> Iterator[Tuple[str, str]]:
+def drug_names(kg: dict) -> Iterator[tuple[str, str]]:
     """Yield raw ``(name, generic)`` pairs from CMeKG, in subject order.
 
     A generic yields ``(generic, generic)``, a brand ``(brand, generic)``.
@@ -171,7 +195,7 @@ def drug_names(kg: dict) -> Iterator[Tuple[str, str]]:
             continue
         pairs = [(subject, g) for g in props.get("通用名", ()) if not _is_and_artifact(subject, g)]
         pairs += [(b, subject) for b in props.get("商品名", ()) if not _is_and_artifact(subject, b)]
-        links: List[Tuple[str, str]] = []
+        links: list[tuple[str, str]] = []
         for brand, generic in pairs:
             brand_is_generic, generic_is_generic = looks_generic(brand), looks_generic(generic)
             if brand_is_generic and not generic_is_generic:

@@ -19,12 +19,10 @@ keeps its own name as id (六味地黄丸 -> 六味地黄丸).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Dict, List, Optional, Set, Tuple
 
 from .cmekg import drug_names, ingredient_names, non_drug_terms
 from .morphology import dosage_variants, route_variants, split_form, strip_salt
 from .wordlists import MIN_BRAND_LEN, clean_name, is_precise_name, reject_reason
-
 
 LABEL = "DRU"
 
@@ -41,11 +39,11 @@ class PatternBuilder:
         ingredients = ingredient_names(kg)
         self.blocked = non_drug_terms(kg, ingredients)
         # stems must be one of these to become a pattern / an id
-        self.known: Set[str] = {n for n in ingredients if is_precise_name(n, self.blocked)}
-        self.dropped: Dict[str, Set[str]] = defaultdict(set)  # reason -> names
-        self.candidates: Dict[str, Counter] = defaultdict(Counter)
-        self.brand_links: Set[Tuple[str, str]] = set()
-        self.conflicts: Dict[str, Set[str]] = {}
+        self.known: set[str] = {n for n in ingredients if is_precise_name(n, self.blocked)}
+        self.dropped: dict[str, set[str]] = defaultdict(set)  # reason -> names
+        self.candidates: dict[str, Counter] = defaultdict(Counter)
+        self.brand_links: set[tuple[str, str]] = set()
+        self.conflicts: dict[str, set[str]] = {}
 
     def accept(self, name: str, brand: bool = False) -> bool:
         reason = reject_reason(name, self.blocked)
@@ -107,7 +105,7 @@ class PatternBuilder:
             if self.accept(variant):
                 self.add(variant, gid, RANK_VARIANT)
 
-    def resolve(self) -> List[dict]:
+    def resolve(self) -> list[dict]:
         """One pattern per string, sorted by pattern."""
         patterns = []
         for pattern in sorted(self.candidates):
@@ -122,19 +120,17 @@ class PatternBuilder:
             patterns.append({"label": LABEL, "pattern": pattern, "id": gid})
         return patterns
 
-    def summary(self, patterns: List[dict]) -> dict:
+    def summary(self, patterns: list[dict]) -> dict:
         return {
             "patterns": len(patterns),
             "generics": len({p["id"] for p in patterns}),
-            "brand_links": sum(
-                1 for p in patterns if (p["pattern"], p["id"]) in self.brand_links
-            ),
+            "brand_links": sum(1 for p in patterns if (p["pattern"], p["id"]) in self.brand_links),
             "conflicts": len(self.conflicts),
             "dropped": {reason: len(names) for reason, names in sorted(self.dropped.items())},
         }
 
 
-def build_patterns(kg: dict, stats: Optional[dict] = None) -> List[dict]:
+def build_patterns(kg: dict, stats: dict | None = None) -> list[dict]:
     """entity_ruler patterns for the drugs in ``kg``, sorted by pattern:
     ``[{"label": "DRU", "pattern": name, "id": generic}, ...]``.
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
-
+from collections.abc import Iterable
 
 MIN_LEN = 2
 MAX_LEN = 25
 MIN_BRAND_LEN = 3  # two-character brands (可定, 天可, 平坦) hit ordinary text
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_BRACKETS = re.compile(
-    r"（[^（）]*）|\([^()]*\)|【[^【】]*】|\[[^\[\]]*[\u3400-\u9fff][^\[\]]*\]"
-)
+_BRACKETS = re.compile(r"（[^（）]*）|\([^()]*\)|【[^【】]*】|\[[^\[\]]*[\u3400-\u9fff][^\[\]]*\]")
 _LEAD_LABEL = re.compile(r"^(?:通用名称|通用名|商品名称|商品名|药品名称|主要成份|成份)[:：]?")
 _UNIT = r"(?:mg|g|kg|ml|mL|l|L|μg|ug|mcg|iu|IU|u|U|万单位|万IU|单位|毫克|克|毫升|微克|%|％)"
 _LEAD_SPEC = re.compile(r"^\d+(?:\.\d+)?" + _UNIT)
@@ -23,9 +20,28 @@ _SEPARATORS = re.compile(r"[、，,；;：:/\\|。？?！!\"“”‘’《》<>
 _CODE = re.compile(r"^[A-Za-z]*\d+[A-Za-z]*$|[A-Z]\d{6,}|国药准字")
 # packaging, manufacturer and note text
 _JUNK_WORDS = (
-    "原名", "别名", "商标", "药业", "制药", "公司", "集团", "有限", "药厂", "本品",
-    "复方制剂", "包装", "英文", "名称", "规格", "每片", "每粒", "每袋", "每支",
-    "含量", "供诊断用", "辅料",
+    "原名",
+    "别名",
+    "商标",
+    "药业",
+    "制药",
+    "公司",
+    "集团",
+    "有限",
+    "药厂",
+    "本品",
+    "复方制剂",
+    "包装",
+    "英文",
+    "名称",
+    "规格",
+    "每片",
+    "每粒",
+    "每袋",
+    "每支",
+    "含量",
+    "供诊断用",
+    "辅料",
 )
 
 # Everyday or ambiguous words among CMeKG drug/brand names and their stems,
@@ -33,7 +49,8 @@ _JUNK_WORDS = (
 # text (jieba's word list was a reading aid, not a dependency), company or
 # person names used as brands, foods and spices, and substances whose matches
 # in CMeEE train text were mostly not drugs (body substances, lab items).
-EVERYDAY_WORDS = frozenset("""
+EVERYDAY_WORDS = frozenset(
+    """
 安定 好得快 好医生 感叹号 阿修罗 阿特拉 阿斯特拉 阿瑞斯 莫尼卡 康乃尔 爱普生
 里亚尔 奥罗亚 施华洛 白云山 天士力 康恩贝 白头山 镇南王 修正 哈药 仁和 晕动病
 海藻 珍珠 珍珠粉 荷叶 辣椒 胡椒 猕猴桃 木瓜 乌鸡 豆油 木糖醇 桑椹 青果 刀豆 八宝粥
@@ -44,7 +61,8 @@ EVERYDAY_WORDS = frozenset("""
 尿素 凝血酶 胃蛋白酶 糜蛋白酶 溶菌酶 纤溶酶 胱氨酸 谷氨酸 精氨酸 赖氨酸 牛磺酸
 腺苷 腺嘌呤 卵磷脂 核糖核酸 谷胱甘肽 还原型谷胱甘肽 细胞色素C 硫酸软骨素 软骨素
 氨基葡萄糖 胆固醇 胆红素 尿酸 乳酸 活性 大蒜 蛋白质 白蛋白
-""".split())
+""".split()
+)
 # Drug names that CMeEE text mostly uses for something else: matched in CMeEE
 # train, fewer than 40% of their >= 10 matches touched a gold DRU span
 # (血葡萄糖, 胰岛素抵抗, 维生素D缺乏, 维生素K依赖因子, 氨基酸代谢; 维生素B is
@@ -54,11 +72,13 @@ AMBIGUOUS_SUBSTANCES = frozenset(
     "葡萄糖 口服葡萄糖 胰岛素 氨基酸 维生素B 维生素D 维生素K".split()  # 口服葡萄糖耐量试验
 )
 # General words that are not drug names (classes, forms, TCM function phrases)
-GENERAL_WORDS = frozenset("""
+GENERAL_WORDS = frozenset(
+    """
 中药 西药 药物 药品 制剂 针剂 抗生素 激素 疫苗 营养液 平衡液
 止咳 止痛 止血 消炎 镇痛 退热 降压 降糖 补血 活血 清热 解毒 通便 安眠
 清热解毒 活血化瘀 止咳化痰 补中益气 血片 胃片 复方 口服 外用 小儿
-""".split())
+""".split()
+)
 
 
 def _strip_brackets(name: str) -> str:
@@ -88,7 +108,7 @@ def clean_name(raw: str) -> str:
     return name.strip("·.-—_")
 
 
-def reject_reason(name: str, non_drug_terms: Iterable[str] = ()) -> Optional[str]:
+def reject_reason(name: str, non_drug_terms: Iterable[str] = ()) -> str | None:
     """Why ``name`` is not a precise drug pattern; None when it is one."""
     if len(name) < MIN_LEN:
         return "too_short"

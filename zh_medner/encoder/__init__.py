@@ -1,1 +1,1 @@
-"""Encoders: the character vocabulary, the random stand-in, masked-LM pretraining, the path check."""
+"""Encoders: character vocabulary, random stand-in, masked-LM pretraining, path check."""

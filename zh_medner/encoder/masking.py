@@ -4,9 +4,10 @@ Whole-word masking hides every character of a word at once, so the model must re
 a term (高血压, 二甲双胍) rather than complete it from its other half. Words come from
 jieba with a medical lexicon added (CMeKG names and the shared dictionaries).
 """
+
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,20 +19,28 @@ LEXICON_FREQ = 2000  # jieba frequency given to lexicon words, so they win over 
 
 # Term lists under ../shared/data/dicts used for whole-word masking (medical words only)
 LEXICON_FILES = (
-    "cmekg/check_names.txt", "cmekg/department_names.txt", "cmekg/disease_subjects.txt",
-    "cmekg/drug_brand_names.txt", "cmekg/drug_generic_names.txt", "cmekg/drug_subjects.txt",
-    "cmekg/herb_subjects.txt", "cmekg/symptom_names.txt", "qasystem_medicalkg/check.txt",
-    "qasystem_medicalkg/disease.txt", "qasystem_medicalkg/drug.txt", "qasystem_medicalkg/symptom.txt",
+    "cmekg/check_names.txt",
+    "cmekg/department_names.txt",
+    "cmekg/disease_subjects.txt",
+    "cmekg/drug_brand_names.txt",
+    "cmekg/drug_generic_names.txt",
+    "cmekg/drug_subjects.txt",
+    "cmekg/herb_subjects.txt",
+    "cmekg/symptom_names.txt",
+    "qasystem_medicalkg/check.txt",
+    "qasystem_medicalkg/disease.txt",
+    "qasystem_medicalkg/drug.txt",
+    "qasystem_medicalkg/symptom.txt",
     "thuocl/THUOCL_medical.txt",
 )
 
 
-def lexicon_files(folder: Path) -> List[Path]:
+def lexicon_files(folder: Path) -> list[Path]:
     """The medical term lists found under `folder` (a copy of ../shared/data/dicts)."""
     return [Path(folder) / name for name in LEXICON_FILES if (Path(folder) / name).exists()]
 
 
-def read_lexicon(paths: Sequence[Path], min_len: int = 2, max_len: int = 12) -> List[str]:
+def read_lexicon(paths: Sequence[Path], min_len: int = 2, max_len: int = 12) -> list[str]:
     """Words from one-term-a-line files (a tab-separated count after the term is ignored)."""
     words = set()
     for path in paths:
@@ -54,13 +63,15 @@ class WordSegmenter:
         self.tokenizer = jieba.Tokenizer()
         self.tokenizer.initialize()
         if lexicon:
-            self.tokenizer.load_userdict(io.StringIO("".join(f"{w} {LEXICON_FREQ}\n" for w in lexicon)))
+            self.tokenizer.load_userdict(
+                io.StringIO("".join(f"{w} {LEXICON_FREQ}\n" for w in lexicon))
+            )
 
-    def spans(self, text: str) -> List[Tuple[int, int]]:
+    def spans(self, text: str) -> list[tuple[int, int]]:
         return [(start, end) for _, start, end in self.tokenizer.tokenize(text, HMM=False)]
 
 
-def id_to_char(vocab: Sequence[str]) -> List[str]:
+def id_to_char(vocab: Sequence[str]) -> list[str]:
     """One character per token id, so string offsets are token positions ('##a' -> 'a')."""
     out = []
     for token in vocab:
@@ -81,8 +92,8 @@ def choose_masked(
     ids: np.ndarray,
     rng: np.random.Generator,
     prob: float,
-    segmenter: Optional[WordSegmenter] = None,
-    chars: Optional[List[str]] = None,
+    segmenter: WordSegmenter | None = None,
+    chars: list[str] | None = None,
 ) -> np.ndarray:
     """Boolean [batch, length]: the positions to predict (about `prob` of the maskable ones)."""
     candidates = maskable(ids)
@@ -106,8 +117,12 @@ def choose_masked(
 
 
 def apply_mask(
-    ids: np.ndarray, chosen: np.ndarray, rng: np.random.Generator, vocab_size: int, first_normal: int
-) -> Tuple[np.ndarray, np.ndarray]:
+    ids: np.ndarray,
+    chosen: np.ndarray,
+    rng: np.random.Generator,
+    vocab_size: int,
+    first_normal: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """BERT's 80/10/10: [MASK], a random token, or unchanged. Returns (inputs, labels)."""
     labels = np.where(chosen, ids, IGNORE).astype(np.int64)
     inputs = ids.astype(np.int64).copy()

@@ -16,14 +16,15 @@ function of (seed, N), so a resumed run draws the batches a straight run would h
 The Hugging Face folder (with its masked-LM head, so `AutoModelForMaskedLM` loads
 it) is rewritten at every checkpoint, so an interrupted run still leaves an encoder.
 """
+
 import dataclasses
 import json
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -64,14 +65,14 @@ class Progress:
     seconds: float = 0.0  # time in training steps: what the schedule runs on
     wall_seconds: float = 0.0  # everything: data, evaluation, checkpoints
     tokens: int = 0
-    history: List[Dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
 
 
-def _number(x: float) -> Optional[float]:
+def _number(x: float) -> float | None:
     return None if x is None or math.isnan(x) else round(x, 4)
 
 
-def _fmt(x: Optional[float]) -> str:
+def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
@@ -83,13 +84,15 @@ def learning_rate(recipe: Recipe, seconds: float, budget: float) -> float:
 
 
 def window_length(recipe: Recipe, seconds: float, budget: float) -> int:
-    return recipe.long_seq_len if seconds >= (1.0 - recipe.long_fraction) * budget else recipe.seq_len
+    return (
+        recipe.long_seq_len if seconds >= (1.0 - recipe.long_fraction) * budget else recipe.seq_len
+    )
 
 
 class Streams:
     """Token streams per source, the held-out stream, and windows sampled from them."""
 
-    def __init__(self, train: List[np.ndarray], weights: Sequence[float], heldout: np.ndarray):
+    def __init__(self, train: list[np.ndarray], weights: Sequence[float], heldout: np.ndarray):
         self.train, self.heldout = train, heldout
         mass = np.array([w * len(s) for w, s in zip(weights, train)], dtype=np.float64)
         self.p = mass / mass.sum()
@@ -109,7 +112,7 @@ class Streams:
             out[row, 1:-1] = piece
         return out
 
-    def eval_batch(self, seed: int, count: int, prob: float) -> Optional[tuple]:
+    def eval_batch(self, seed: int, count: int, prob: float) -> tuple | None:
         """Fixed held-out windows with 15% single characters replaced by [MASK]."""
         body = EVAL_LENGTH - 2
         n = min(count, len(self.heldout) // body)
@@ -126,11 +129,20 @@ class Streams:
 
 
 def load_streams(
-    sources: Sequence[TextSource], heldout_sources: Sequence[int], recipe: Recipe, vocab: Optional[List[str]],
-    cache_dir: Path, log: Callable[[str], None],
+    sources: Sequence[TextSource],
+    heldout_sources: Sequence[int],
+    recipe: Recipe,
+    vocab: list[str] | None,
+    cache_dir: Path,
+    log: Callable[[str], None],
 ):
     """(vocab, Streams): read, split, count, tokenize; cached by a fingerprint of all inputs."""
-    key_parts = (str(sorted(heldout_sources)), str(recipe.heldout_percent), str(recipe.seed), str(recipe.min_char_count))
+    key_parts = (
+        str(sorted(heldout_sources)),
+        str(recipe.heldout_percent),
+        str(recipe.seed),
+        str(recipe.min_char_count),
+    )
     vocab_key = "\n".join(vocab) if vocab else "counted"
     key = fingerprint(sources, vocab_key, *key_parts)
     cached = cache_dir / f"tokens-{key}.npz"
@@ -145,7 +157,10 @@ def load_streams(
         t, h = read_source(source, i in heldout_sources, recipe.seed, recipe.heldout_percent)
         lines.append(t)
         held.extend(h)
-        log(f"{source.path}: {len(t):,} training lines, {len(h):,} held out (weight {source.weight:g})")
+        log(
+            f"{source.path}: {len(t):,} training lines, {len(h):,} held out (weight "
+            f"{source.weight:g})"
+        )
     if vocab is None:
         counts = count_chars(line for part in lines for line in part)
         vocab = vocab_from_counts(counts, recipe.min_char_count)
@@ -155,13 +170,21 @@ def load_streams(
     tmp_vocab = cache_dir / f"vocab-{key}.txt"
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp_vocab.write_text("\n".join(vocab) + "\n", encoding="utf8")
-    tokenizer = BertTokenizerFast(vocab_file=str(tmp_vocab), do_lower_case=True, tokenize_chinese_chars=True)
+    tokenizer = BertTokenizerFast(
+        vocab_file=str(tmp_vocab), do_lower_case=True, tokenize_chinese_chars=True
+    )
     train = [tokenize_lines(tokenizer, part, SEP) for part in lines]
     heldout = tokenize_lines(tokenizer, held, SEP)
     tmp_vocab.unlink()
     arrays = {f"train_{i}": t for i, t in enumerate(train)}
-    write_atomic(cached, lambda tmp: np.savez(open(tmp, "wb"), vocab=np.array(vocab), heldout=heldout, **arrays))
-    log(f"tokenized: {sum(len(t) for t in train):,} training tokens, {len(heldout):,} held out -> {cached}")
+    write_atomic(
+        cached,
+        lambda tmp: np.savez(open(tmp, "wb"), vocab=np.array(vocab), heldout=heldout, **arrays),
+    )
+    log(
+        f"tokenized: {sum(len(t) for t in train):,} training tokens, {len(heldout):,} held "
+        f"out -> {cached}"
+    )
     return vocab, Streams(train, [s.weight for s in sources], heldout)
 
 
@@ -225,7 +248,12 @@ def new_model(recipe: Recipe, vocab_size: int, streams: Streams, threads: int, l
 
         t0 = time.time()
         vectors = word2vec_embeddings(
-            streams.train, vocab_size, recipe.hidden, config.initializer_range, recipe.seed, workers=threads
+            streams.train,
+            vocab_size,
+            recipe.hidden,
+            config.initializer_range,
+            recipe.seed,
+            workers=threads,
         )
         with torch.no_grad():
             model.bert.embeddings.word_embeddings.weight.copy_(torch.from_numpy(vectors))
@@ -233,12 +261,15 @@ def new_model(recipe: Recipe, vocab_size: int, streams: Streams, threads: int, l
     return model
 
 
-def model_card(output: Path, recipe: Recipe, progress: Progress, sources, init_from, done: bool) -> str:
+def model_card(
+    output: Path, recipe: Recipe, progress: Progress, sources, init_from, done: bool
+) -> str:
     last = progress.history[-1] if progress.history else {}
     acc_text = _fmt(last.get("heldout_top1"))
     state = "finished" if done else "in progress (a checkpoint; `--resume` continues it)"
     rows = "\n".join(
-        f"| {h['step']:,} | {h['minutes']:.1f} | {h['tokens']:,} | {_fmt(h['loss'])} | {_fmt(h['heldout_top1'])} |"
+        f"| {h['step']:,} | {h['minutes']:.1f} | {h['tokens']:,} | {_fmt(h['loss'])} | "
+        f"{_fmt(h['heldout_top1'])} |"
         for h in progress.history
     )
     data = "\n".join(f"- `{s.path}` (sampling weight {s.weight:g})" for s in sources)
@@ -246,28 +277,58 @@ def model_card(output: Path, recipe: Recipe, progress: Progress, sources, init_f
     for s in sources:
         for cand in (s.path / "SOURCE.md", s.path.parent / "SOURCE.md"):
             if cand.exists():
-                terms = f"\nThe text's sources and their terms are listed in `{cand}`; in short, research use only.\n"
+                terms = (
+                    f"\nThe text's sources and their terms are listed in `{cand}`; "
+                    "in short, research use only.\n"
+                )
                 break
-    start = f"continued from `{init_from}`" if init_from else (
-        "word2vec-initialised input embeddings" if recipe.word2vec else "random initialisation"
+    start = (
+        f"continued from `{init_from}`"
+        if init_from
+        else (
+            "word2vec-initialised input embeddings" if recipe.word2vec else "random initialisation"
+        )
     )
+    masking = "whole-word (jieba + medical lexicon)" if recipe.whole_word else "single characters"
+    facts = [
+        (
+            "shape",
+            f"{recipe.layers} layers x {recipe.hidden} hidden, {recipe.heads} heads, "
+            f"FFN {recipe.intermediate}",
+        ),
+        ("start", start),
+        ("masking", f"{masking}, {recipe.mask_prob:.0%}, 80/10/10, new masks every batch"),
+        (
+            "windows",
+            f"{recipe.seq_len} tokens, then {recipe.long_seq_len} for the last "
+            f"{recipe.long_fraction:.0%} of the time; packed, no padding",
+        ),
+        (
+            "batch",
+            f"{recipe.batch_tokens} tokens; AdamW, peak lr {recipe.lr:g}, warm-up "
+            f"{recipe.warmup_fraction:.0%}, linear decay over the time budget",
+        ),
+        ("steps", f"{progress.step:,}"),
+        ("tokens seen", f"{progress.tokens:,}"),
+        (
+            "training time",
+            f"{progress.seconds / 60:.1f} min in steps, {progress.wall_seconds / 60:.1f} min wall",
+        ),
+        (
+            "held-out masked-character top-1",
+            f"**{acc_text}** ({recipe.heldout_percent:g}% of the "
+            "held-out source's lines, chosen by a seeded line hash, never trained on; 15% single "
+            "characters masked)",
+        ),
+    ]
+    table = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in facts)
     return f"""# {output.name}: a small Chinese character BERT for medical text
 
 Pretrained by zh-medner (`spacy project run pretrain-encoder`, `scripts/pretrain_encoder.py`) with a
 masked-LM objective. Status: **{state}**. Load it with `AutoModelForMaskedLM` (the masked-LM head is
 kept) or as the encoder of the spaCy pipeline (`--vars.encoder {output}`).
 
-| | |
-|---|---|
-| shape | {recipe.layers} layers x {recipe.hidden} hidden, {recipe.heads} heads, FFN {recipe.intermediate} |
-| start | {start} |
-| masking | {"whole-word (jieba + medical lexicon)" if recipe.whole_word else "single characters"}, {recipe.mask_prob:.0%}, 80/10/10, new masks every batch |
-| windows | {recipe.seq_len} tokens, then {recipe.long_seq_len} for the last {recipe.long_fraction:.0%} of the time; packed, no padding |
-| batch | {recipe.batch_tokens} tokens; AdamW, peak lr {recipe.lr:g}, warm-up {recipe.warmup_fraction:.0%}, linear decay over the time budget |
-| steps | {progress.step:,} |
-| tokens seen | {progress.tokens:,} |
-| training time | {progress.seconds / 60:.1f} min in steps, {progress.wall_seconds / 60:.1f} min wall |
-| held-out masked-character top-1 | **{acc_text}** ({recipe.heldout_percent:g}% of the held-out source's lines, seeded by line hash, never trained on; 15% single characters masked) |
+{table}
 
 ## Data
 {data}
@@ -287,8 +348,14 @@ def export(model, vocab, output: Path, recipe, progress, sources, init_from, don
     output.mkdir(parents=True, exist_ok=True)
     save_tokenizer(vocab, output)
     model.save_pretrained(str(output), safe_serialization=True)
-    write_text_atomic(output / "README.md", model_card(output, recipe, progress, sources, init_from, done))
-    history = {"recipe": dataclasses.asdict(recipe), "progress": dataclasses.asdict(progress), "done": done}
+    write_text_atomic(
+        output / "README.md", model_card(output, recipe, progress, sources, init_from, done)
+    )
+    history = {
+        "recipe": dataclasses.asdict(recipe),
+        "progress": dataclasses.asdict(progress),
+        "done": done,
+    }
     write_text_atomic(output / HISTORY, json.dumps(history, indent=1, ensure_ascii=False))
 
 
@@ -301,7 +368,7 @@ def pretrain(
     heldout_sources: Sequence[int] = (0,),
     cache_dir: Path = Path(".cache/pretrain"),
     resume: bool = False,
-    init_from: Optional[Path] = None,
+    init_from: Path | None = None,
     checkpoint_minutes: float = 5.0,
     eval_sequences: int = 512,
     threads: int = 0,
@@ -327,7 +394,10 @@ def pretrain(
         progress = Progress(**state["progress"])
         vocab = (output / "vocab.txt").read_text(encoding="utf8").splitlines()
         init_from = Path(state["init_from"]) if state.get("init_from") else None
-        log(f"resuming {ckpt}: step {progress.step:,}, {progress.seconds / 60:.1f} of {minutes:g} min")
+        log(
+            f"resuming {ckpt}: step {progress.step:,}, {progress.seconds / 60:.1f} of "
+            f"{minutes:g} min"
+        )
     elif init_from is not None:
         vocab = (Path(init_from) / "vocab.txt").read_text(encoding="utf8").splitlines()
     vocab, streams = load_streams(sources, heldout_sources, recipe, vocab, cache_dir, log)
@@ -343,8 +413,13 @@ def pretrain(
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=recipe.lr, betas=(0.9, 0.98), eps=1e-6,
+        [
+            {"params": decay, "weight_decay": recipe.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=recipe.lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
     )
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
@@ -358,28 +433,44 @@ def pretrain(
 
     def checkpoint(loss_avg: float, done: bool) -> None:
         acc = heldout_accuracy(model, eval_batch, device)
-        progress.history.append({
-            "step": progress.step, "minutes": round(progress.seconds / 60, 2), "tokens": progress.tokens,
-            "loss": _number(loss_avg), "heldout_top1": _number(acc),
-        })
+        progress.history.append(
+            {
+                "step": progress.step,
+                "minutes": round(progress.seconds / 60, 2),
+                "tokens": progress.tokens,
+                "loss": _number(loss_avg),
+                "heldout_top1": _number(acc),
+            }
+        )
         progress.wall_seconds += time.time() - wall_mark[0]
         wall_mark[0] = time.time()
         state = {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "recipe": dataclasses.asdict(recipe), "progress": dataclasses.asdict(progress),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "recipe": dataclasses.asdict(recipe),
+            "progress": dataclasses.asdict(progress),
             "init_from": str(init_from) if init_from else "",
         }
         write_atomic(ckpt, lambda tmp: torch.save(state, tmp))
         export(model, vocab, output, recipe, progress, sources, init_from, done)
-        log(f"step {progress.step:,}  {progress.seconds / 60:.1f} min  loss {loss_avg:.3f}  held-out top-1 {acc:.3f}")
+        log(
+            f"step {progress.step:,}  {progress.seconds / 60:.1f} min  loss {loss_avg:.3f}  "
+            f"held-out top-1 {acc:.3f}"
+        )
 
     wall_mark = [wall0]
     if progress.step == 0:
         checkpoint(float("nan"), False)
-    bar = tqdm(total=round(budget), initial=round(min(progress.seconds, budget)), unit="s",
-               disable=not progress_bar, dynamic_ncols=True, mininterval=1 if os.isatty(2) else 30)
+    bar = tqdm(
+        total=round(budget),
+        initial=round(min(progress.seconds, budget)),
+        unit="s",
+        disable=not progress_bar,
+        dynamic_ncols=True,
+        mininterval=1 if os.isatty(2) else 30,
+    )
     last_ckpt = progress.seconds
-    losses: List[float] = []
+    losses: list[float] = []
     while progress.seconds < budget:
         t0 = time.perf_counter()
         length = window_length(recipe, progress.seconds, budget)
@@ -391,7 +482,9 @@ def pretrain(
         for group in optimizer.param_groups:
             group["lr"] = lr
         with _autocast(device):
-            loss, _, _ = masked_lm_loss(model, torch.from_numpy(inputs).to(device), torch.from_numpy(labels).to(device))
+            loss, _, _ = masked_lm_loss(
+                model, torch.from_numpy(inputs).to(device), torch.from_numpy(labels).to(device)
+            )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -402,7 +495,9 @@ def pretrain(
         progress.step += 1
         progress.tokens += int(ids.size)
         bar.update(round(min(progress.seconds, budget)) - bar.n)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", tok_s=f"{ids.size / spent:,.0f}", lr=f"{lr:.2e}")
+        bar.set_postfix(
+            loss=f"{np.mean(losses[-50:]):.3f}", tok_s=f"{ids.size / spent:,.0f}", lr=f"{lr:.2e}"
+        )
         if progress.seconds - last_ckpt >= checkpoint_minutes * 60:
             checkpoint(float(np.mean(losses[-200:])), False)
             last_ckpt = progress.seconds

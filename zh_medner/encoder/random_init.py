@@ -1,7 +1,7 @@
-"""The seeded, randomly initialised stand-in encoder: fast tests, and a baseline of the same shape."""
+"""The seeded, randomly initialised encoder: the fast stand-in, and a baseline of a given shape."""
+
 import json
 from pathlib import Path
-from typing import Optional
 
 from .vocab import char_vocab, save_tokenizer
 
@@ -13,7 +13,7 @@ def build_random_encoder(
     layers: int = 2,
     heads: int = 2,
     intermediate: int = 512,
-    like: Optional[Path] = None,
+    like: Path | None = None,
 ) -> None:
     """Save a randomly initialised BERT (HF format, masked-LM head included).
 
@@ -45,9 +45,12 @@ def build_random_encoder(
     twin = f" It has the shape and vocabulary of `{like}`." if like is not None else ""
     (output_dir / "README.md").write_text(
         "# Randomly initialised BERT: NOT PRETRAINED\n\n"
-        f"Built by `scripts/build_random_encoder.py` with seed {seed}: {layers} layers, hidden {hidden}, "
-        f"{heads} heads, {len(tokenizer)} character tokens.{twin} Its weights are random. It lets the "
-        "workflow and the tests run without the pretrained encoder, and is the baseline that shows what "
+        f"Built by `scripts/build_random_encoder.py` with seed {seed}: {layers} layers, "
+        f"hidden {hidden}, "
+        f"{heads} heads, {len(tokenizer)} character tokens.{twin} Its weights are random. It "
+        "lets the "
+        "workflow and the tests run without the pretrained encoder, and is the baseline that "
+        "shows what "
         "pretraining bought; expect low accuracy.\n",
         encoding="utf8",
     )

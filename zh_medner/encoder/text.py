@@ -5,12 +5,13 @@ share of the lines of the held-out sources never reaches training: it is chosen 
 hash of the line, so the split is the same on every run and every machine, and
 needs no list kept anywhere.
 """
+
 import hashlib
 import lzma
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -37,18 +38,20 @@ class TextSource:
                 pass
         return cls(Path(spec), 1.0)
 
-    def files(self) -> List[Path]:
+    def files(self) -> list[Path]:
         if self.path.is_file():
             return [self.path]
         if not self.path.exists():
             raise PretrainTextError(f"pretraining text not found: {self.path}")
-        files = sorted(p for p in self.path.rglob("*") if p.is_file() and p.name.endswith(TEXT_SUFFIXES))
+        files = sorted(
+            p for p in self.path.rglob("*") if p.is_file() and p.name.endswith(TEXT_SUFFIXES)
+        )
         if not files:
             raise PretrainTextError(f"{self.path}: no .txt or .txt.xz files in this folder")
         return files
 
 
-def read_lines(path: Path) -> Iterator[Tuple[int, str]]:
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, stripped line) for each non-blank line; invalid UTF-8 names its line."""
     opener = lzma.open if path.suffix == ".xz" else open
     with opener(path, "rb") as f:
@@ -65,13 +68,15 @@ def read_lines(path: Path) -> Iterator[Tuple[int, str]]:
 
 
 def is_heldout(line: str, seed: int, percent: float) -> bool:
-    return zlib.crc32(f"{seed}\x00{line}".encode("utf8")) % 10000 < percent * 100
+    return zlib.crc32(f"{seed}\x00{line}".encode()) % 10000 < percent * 100
 
 
-def read_source(source: TextSource, heldout: bool, seed: int, percent: float) -> Tuple[List[str], List[str]]:
+def read_source(
+    source: TextSource, heldout: bool, seed: int, percent: float
+) -> tuple[list[str], list[str]]:
     """(training lines, held-out lines) of one source."""
-    train: List[str] = []
-    held: List[str] = []
+    train: list[str] = []
+    held: list[str] = []
     for path in source.files():
         for _, line in read_lines(path):
             (held if heldout and is_heldout(line, seed, percent) else train).append(line)
@@ -93,12 +98,15 @@ def fingerprint(sources: Sequence[TextSource], *parts: str) -> str:
     return h.hexdigest()[:16]
 
 
-def tokenize_lines(tokenizer, lines: List[str], sep_id: int, batch: int = 20000) -> np.ndarray:
+def tokenize_lines(tokenizer, lines: list[str], sep_id: int, batch: int = 20000) -> np.ndarray:
     """One flat uint16 stream: each line's token ids followed by [SEP] (sequence packing)."""
     chunks = []
     for i in range(0, len(lines), batch):
         encoded = tokenizer(
-            lines[i : i + batch], add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False
+            lines[i : i + batch],
+            add_special_tokens=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
         )["input_ids"]
         for ids in encoded:
             if ids:

@@ -4,9 +4,10 @@ One token per character: BERT's basic tokenizer splits CJK characters apart and
 lower-cases, so Hanzi, punctuation and symbols are single tokens and Latin words
 and numbers become `x ##y ##z` pieces ("hba1c" -> h ##b ##a ##1 ##c).
 """
+
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, List
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD, UNK, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))
@@ -15,18 +16,18 @@ CJK_SYMBOLS = "，。、；：？！“”‘’（）【】《》〈〉「」�
 LATIN_PIECES = ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
 
 
-def _ascii() -> List[str]:
+def _ascii() -> list[str]:
     # the tokenizer lower-cases, so upper-case letters are never looked up
     return [chr(c) for c in range(33, 127) if not chr(c).isupper()]
 
 
-def char_vocab() -> List[str]:
+def char_vocab() -> list[str]:
     """Every CJK Unified Ideograph: the stand-in encoder's vocabulary (no text needed)."""
     hanzi = [chr(c) for c in range(0x4E00, 0xA000)]
     return SPECIAL_TOKENS + _ascii() + LATIN_PIECES + list(CJK_SYMBOLS) + hanzi
 
 
-def vocab_from_counts(counts: Counter, min_count: int) -> List[str]:
+def vocab_from_counts(counts: Counter, min_count: int) -> list[str]:
     """The characters a text uses at least `min_count` times (the rest become [UNK]).
 
     ASCII, the Latin pieces and the common CJK symbols are always kept, so numbers,
@@ -35,7 +36,11 @@ def vocab_from_counts(counts: Counter, min_count: int) -> List[str]:
     fixed = SPECIAL_TOKENS + _ascii() + LATIN_PIECES + list(CJK_SYMBOLS)
     seen = set(fixed)
     frequent = sorted(
-        (c for c, n in counts.items() if n >= min_count and c not in seen and not c.isspace() and len(c) == 1),
+        (
+            c
+            for c, n in counts.items()
+            if n >= min_count and c not in seen and not c.isspace() and len(c) == 1
+        ),
         key=lambda c: (-counts[c], c),
     )
     return fixed + frequent
@@ -48,13 +53,15 @@ def count_chars(lines: Iterable[str]) -> Counter:
     return counts
 
 
-def save_tokenizer(vocab: List[str], output_dir: Path):
+def save_tokenizer(vocab: list[str], output_dir: Path):
     """Write vocab.txt and the fast tokenizer files; return the tokenizer."""
     from transformers import BertTokenizerFast
 
     output_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = output_dir / "vocab.txt"
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf8")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True, tokenize_chinese_chars=True)
+    tokenizer = BertTokenizerFast(
+        vocab_file=str(vocab_file), do_lower_case=True, tokenize_chinese_chars=True
+    )
     tokenizer.save_pretrained(str(output_dir))
     return tokenizer

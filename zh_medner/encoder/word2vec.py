@@ -5,7 +5,8 @@ the embeddings a head start. The vectors are centred and rescaled to the encoder
 initialiser's standard deviation: raw word2vec norms are far larger and slow the
 transformer layers down at the start of training.
 """
-from typing import Iterator, List, Sequence
+
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -21,7 +22,7 @@ class _TokenSentences:
         self.streams, self.max_tokens = streams, max_tokens
         self.names = [str(i) for i in range(65536)]
 
-    def __iter__(self) -> Iterator[List[str]]:
+    def __iter__(self) -> Iterator[list[str]]:
         left = self.max_tokens
         for stream in self.streams:
             stream = stream[: max(0, left)]
@@ -37,8 +38,14 @@ class _TokenSentences:
 
 
 def word2vec_embeddings(
-    streams: Sequence[np.ndarray], vocab_size: int, dim: int, std: float, seed: int, workers: int,
-    max_tokens: int = 40_000_000, epochs: int = 2,
+    streams: Sequence[np.ndarray],
+    vocab_size: int,
+    dim: int,
+    std: float,
+    seed: int,
+    workers: int,
+    max_tokens: int = 40_000_000,
+    epochs: int = 2,
 ) -> np.ndarray:
     """[vocab_size, dim] float32: word2vec vectors where a token was seen, N(0, std) elsewhere."""
     from gensim.models import Word2Vec
@@ -46,7 +53,14 @@ def word2vec_embeddings(
     per_stream = max_tokens // max(1, len(streams))
     sentences = _TokenSentences([s[:per_stream] for s in streams], max_tokens)
     model = Word2Vec(
-        sentences=sentences, vector_size=dim, window=5, min_count=1, sg=0, epochs=epochs, workers=workers, seed=seed
+        sentences=sentences,
+        vector_size=dim,
+        window=5,
+        min_count=1,
+        sg=0,
+        epochs=epochs,
+        workers=workers,
+        seed=seed,
     )
     rng = np.random.default_rng(seed)
     out = rng.normal(0.0, std, size=(vocab_size, dim)).astype(np.float32)

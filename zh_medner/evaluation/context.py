@@ -1,4 +1,4 @@
-"""Scoring of the clinical context (negation, uncertainty, family, history, hypothetical) on gold entities.
+"""Scoring the clinical context (negation, uncertainty, family, history, hypothetical).
 
 An evaluation set holds one text a line:
 ``{"id", "text", "case", "entities": [{"start", "end", "label", "status", "family"?,
@@ -14,10 +14,11 @@ Annotation conventions of the set: a finding asked about (有没有发烧？, �
 negative or normal (尿蛋白阴性, 心电图未见异常); entities of types the negation
 component does not cover by default (DRU, PRO, BOD, EQU, MIC) are "affirmed".
 """
+
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Union
+from typing import Any
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -37,11 +38,11 @@ class EvalDataError(ValueError):
     """A record of the evaluation set is malformed; the message names file and line."""
 
 
-def _where(record: Dict[str, Any], source: str, index: int) -> str:
+def _where(record: dict[str, Any], source: str, index: int) -> str:
     return f"{source}:{record.get('line', index + 1)}"
 
 
-def check_record(record: Any, where: str) -> Dict[str, Any]:
+def check_record(record: Any, where: str) -> dict[str, Any]:
     """Return the record if it is well formed, else raise EvalDataError naming `where`."""
     if not isinstance(record, dict):
         raise EvalDataError(f"{where}: expected a JSON object, got {type(record).__name__}")
@@ -60,14 +61,21 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
         if missing:
             raise EvalDataError(f"{where}: entity {i} is missing key(s) {missing}")
         start, end = ent["start"], ent["end"]
-        if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or isinstance(end, bool):
+        if (
+            not (isinstance(start, int) and isinstance(end, int))
+            or isinstance(start, bool)
+            or isinstance(end, bool)
+        ):
             raise EvalDataError(f"{where}: entity {i} offsets must be integers")
         if not 0 <= start < end <= len(text):
             raise EvalDataError(
-                f"{where}: entity {i} offsets [{start}, {end}) out of range for a text of {len(text)} characters"
+                f"{where}: entity {i} offsets [{start}, {end}) out of range for a text of "
+                f"{len(text)} characters"
             )
         if ent["status"] not in STATUSES:
-            raise EvalDataError(f"{where}: entity {i} status {ent['status']!r} is not one of {list(STATUSES)}")
+            raise EvalDataError(
+                f"{where}: entity {i} status {ent['status']!r} is not one of {list(STATUSES)}"
+            )
         if not isinstance(ent["label"], str) or not ent["label"]:
             raise EvalDataError(f"{where}: entity {i} label must be a non-empty string")
         for flag in FLAGS:
@@ -76,7 +84,7 @@ def check_record(record: Any, where: str) -> Dict[str, Any]:
     return record
 
 
-def read_eval_set(path: Union[str, Path]) -> List[Dict[str, Any]]:
+def read_eval_set(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSONL evaluation set; each record gets its 1-based line number as 'line'."""
     path = Path(path)
     if not path.exists():
@@ -98,7 +106,7 @@ def read_eval_set(path: Union[str, Path]) -> List[Dict[str, Any]]:
     return records
 
 
-def gold_doc(nlp: Language, record: Dict[str, Any], where: str) -> Doc:
+def gold_doc(nlp: Language, record: dict[str, Any], where: str) -> Doc:
     """A doc of the record's text with its gold entities as doc.ents."""
     doc = nlp.make_doc(record["text"])
     spans = []
@@ -107,7 +115,8 @@ def gold_doc(nlp: Language, record: Dict[str, Any], where: str) -> Doc:
         if span is None:
             raise EvalDataError(
                 f"{where}: entity {i} [{ent['start']}, {ent['end']}) "
-                f"'{record['text'][ent['start']:ent['end']]}' does not align with token boundaries"
+                f"'{record['text'][ent['start'] : ent['end']]}' does not align with token "
+                "boundaries"
             )
         spans.append(span)
     try:
@@ -117,35 +126,41 @@ def gold_doc(nlp: Language, record: Dict[str, Any], where: str) -> Doc:
     return doc
 
 
-def _prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
     return {"p": p, "r": r, "f": f, "tp": tp, "fp": fp, "fn": fn, "support": tp + fn}
 
 
-def gold_labels(ent: Dict[str, Any]) -> Dict[str, bool]:
+def gold_labels(ent: dict[str, Any]) -> dict[str, bool]:
     """The gold value of each dimension for one entity."""
     out = {"negated": ent["status"] == "negated", "uncertain": ent["status"] == "uncertain"}
     out.update({flag: bool(ent.get(flag, False)) for flag in FLAGS})
     return out
 
 
-def describe(values: Dict[str, bool]) -> str:
+def describe(values: dict[str, bool]) -> str:
     return "+".join(d for d, v in values.items() if v) or "affirmed"
 
 
-def score_context(nlp: Language, records: List[Dict[str, Any]], source: str = "eval") -> Dict[str, Any]:
-    """Score the clinical layer of `nlp` (e.g. `gold.rules_pipeline(...)`) on gold-annotated records.
+def score_context(
+    nlp: Language, records: list[dict[str, Any]], source: str = "eval"
+) -> dict[str, Any]:
+    """Score the clinical layer of `nlp` (`gold.rules_pipeline(...)`) on gold-annotated records.
 
     Returns {dimension: {p, r, f, tp, fp, fn, support}} for negated, uncertain, family,
     historical and hypothetical, and "sentences", "entities", "by_case": {case:
     {"entities", "errors"}}, "errors": [...].
     """
     # a set that never states a flag (the chart negation set) is not scored on it
-    annotated = [d for d in DIMENSIONS if d not in FLAGS or any(d in e for r in records for e in r["entities"])]
+    annotated = [
+        d
+        for d in DIMENSIONS
+        if d not in FLAGS or any(d in e for r in records for e in r["entities"])
+    ]
     counts = {dim: Counter() for dim in annotated}
-    by_case: Dict[str, Counter] = defaultdict(Counter)
+    by_case: dict[str, Counter] = defaultdict(Counter)
     errors = []
     n_ents = 0
     for index, record in enumerate(records):
@@ -176,11 +191,12 @@ def score_context(nlp: Language, records: List[Dict[str, Any]], source: str = "e
                         "predicted": describe(predicted),
                     }
                 )
-    scores: Dict[str, Any] = {dim: _prf(c["tp"], c["fp"], c["fn"]) for dim, c in counts.items()}
+    scores: dict[str, Any] = {dim: _prf(c["tp"], c["fp"], c["fn"]) for dim, c in counts.items()}
     scores["sentences"] = len(records)
     scores["entities"] = n_ents
     scores["by_case"] = {
-        case: {"entities": c["entities"], "errors": c["errors"]} for case, c in sorted(by_case.items())
+        case: {"entities": c["entities"], "errors": c["errors"]}
+        for case, c in sorted(by_case.items())
     }
     scores["errors"] = errors
     return scores

@@ -1,7 +1,8 @@
 """Where the drug dictionary belongs: DRU and overall flat scores of the NER alone, the ruler
 alone, and the ruler before / after the NER, with and without overwrite_ents."""
+
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 import spacy
 from spacy.language import Language
@@ -20,7 +21,7 @@ VARIANTS = {
 NER_COMPONENTS = ("span_head", "ner")
 
 
-def build(model: Path, patterns: List[dict], placement: Optional[str], overwrite: bool) -> Language:
+def build(model: Path, patterns: list[dict], placement: str | None, overwrite: bool) -> Language:
     if placement == "only":
         nlp = spacy.blank("zh")
         ruler = nlp.add_pipe("zh_entity_ruler", name="entity_ruler")
@@ -30,12 +31,14 @@ def build(model: Path, patterns: List[dict], placement: Optional[str], overwrite
             return nlp
         ner = next(name for name in nlp.pipe_names if name in NER_COMPONENTS)
         where = {"after": ner} if placement == "after" else {"before": ner}
-        ruler = nlp.add_pipe("zh_entity_ruler", name="entity_ruler", config={"overwrite_ents": overwrite}, **where)
+        ruler = nlp.add_pipe(
+            "zh_entity_ruler", name="entity_ruler", config={"overwrite_ents": overwrite}, **where
+        )
     ruler.add_patterns(patterns)
     return nlp
 
 
-def compare(model: Path, patterns: List[dict], gold: Sequence[Doc]) -> Dict[str, Dict]:
+def compare(model: Path, patterns: list[dict], gold: Sequence[Doc]) -> dict[str, dict]:
     """{variant: {"DRU": {p, r, f, support}, "p", "r", "f"}} on the flat entities."""
     results = {}
     for name, (placement, overwrite) in VARIANTS.items():

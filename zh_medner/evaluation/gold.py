@@ -6,8 +6,9 @@ the one place that states the pipeline's order) without the trained components, 
 already set: the way the context layer and the drug dictionary are evaluated and tested
 independently of what a model predicts.
 """
+
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Dict, Iterable, Optional
 
 from spacy import util
 from spacy.language import Language
@@ -15,7 +16,9 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 
 
-def rules_pipeline(config_path: Path, overrides: Optional[Dict] = None, exclude: Iterable[str] = ()) -> Language:
+def rules_pipeline(
+    config_path: Path, overrides: dict | None = None, exclude: Iterable[str] = ()
+) -> Language:
     """The assembled pipeline minus its trained (sourced) components and `exclude`, initialised."""
     config = util.load_config(config_path, overrides=dict(overrides or {}), interpolate=False)
     components = config["components"]

@@ -5,9 +5,10 @@ Gold entities come from `doc.spans["sc"]` (the converter keeps nested ones there
 predictions from the pipeline's `doc.spans["sc"]` when it writes one (the span head),
 else from its `doc.ents` (transition `ner`, which cannot nest): the same metric for both.
 """
+
 import time
 from collections import Counter
-from typing import Dict, Iterable, List, Sequence, Set, Tuple
+from collections.abc import Iterable, Sequence
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -15,28 +16,30 @@ from spacy.tokens import Doc
 from ..components.span_head import SPANS_KEY
 from ..labels import LABELS
 
-Triple = Tuple[int, int, str]
+Triple = tuple[int, int, str]
 
 
-def flat_triples(doc: Doc) -> Set[Triple]:
+def flat_triples(doc: Doc) -> set[Triple]:
     return {(e.start_char, e.end_char, e.label_) for e in doc.ents}
 
 
-def all_triples(doc: Doc) -> Set[Triple]:
+def all_triples(doc: Doc) -> set[Triple]:
     """Every entity: the span group when the doc has one, else the flat entities."""
     if SPANS_KEY in doc.spans:
         return {(s.start_char, s.end_char, s.label_) for s in doc.spans[SPANS_KEY]}
     return flat_triples(doc)
 
 
-def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def micro_scores(pairs: Iterable[Tuple[Set[Triple], Set[Triple]]]) -> Dict:
-    """{"p", "r", "f", "support", "per_type": {label: {"p", "r", "f", "support"}}} over (predicted, gold) sets."""
+def micro_scores(pairs: Iterable[tuple[set[Triple], set[Triple]]]) -> dict:
+    """{"p", "r", "f", "support", "per_type": {label: {"p", "r", "f", "support"}}} over (predicted,
+    gold) sets.
+    """
     tp, fp, fn = Counter(), Counter(), Counter()
     for predicted, gold in pairs:
         for t in predicted & gold:
@@ -49,12 +52,13 @@ def micro_scores(pairs: Iterable[Tuple[Set[Triple], Set[Triple]]]) -> Dict:
     out = prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
     out["support"] = sum(tp.values()) + sum(fn.values())
     out["per_type"] = {
-        label: {**prf(tp[label], fp[label], fn[label]), "support": tp[label] + fn[label]} for label in labels
+        label: {**prf(tp[label], fp[label], fn[label]), "support": tp[label] + fn[label]}
+        for label in labels
     }
     return out
 
 
-def evaluate_ner(nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64) -> Dict:
+def evaluate_ner(nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64) -> dict:
     """Flat and official (nested-inclusive) scores of `nlp` on gold docs, and its speed."""
     gold_docs = list(gold_docs)
     start = time.perf_counter()
@@ -63,26 +67,44 @@ def evaluate_ner(nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64) 
     chars = sum(len(d.text) for d in gold_docs)
     return {
         "docs": len(gold_docs),
-        "flat": micro_scores((flat_triples(p), flat_triples(g)) for p, g in zip(predicted, gold_docs)),
-        "official": micro_scores((all_triples(p), all_triples(g)) for p, g in zip(predicted, gold_docs)),
+        "flat": micro_scores(
+            (flat_triples(p), flat_triples(g)) for p, g in zip(predicted, gold_docs)
+        ),
+        "official": micro_scores(
+            (all_triples(p), all_triples(g)) for p, g in zip(predicted, gold_docs)
+        ),
         "chars_per_second": chars / seconds if seconds else 0.0,
         "seconds": seconds,
     }
 
 
-def per_label_rows(section: Dict) -> List[tuple]:
+def per_label_rows(section: dict) -> list[tuple]:
     """(label, P, R, F, support) rows in CMeEE label order, then the micro average."""
     per_type = section["per_type"]
     labels = [x for x in LABELS if x in per_type] + sorted(x for x in per_type if x not in LABELS)
     rows = [
-        (x, per_type[x]["p"] * 100, per_type[x]["r"] * 100, per_type[x]["f"] * 100, per_type[x]["support"])
+        (
+            x,
+            per_type[x]["p"] * 100,
+            per_type[x]["r"] * 100,
+            per_type[x]["f"] * 100,
+            per_type[x]["support"],
+        )
         for x in labels
     ]
-    rows.append(("ALL (micro)", section["p"] * 100, section["r"] * 100, section["f"] * 100, section["support"]))
+    rows.append(
+        (
+            "ALL (micro)",
+            section["p"] * 100,
+            section["r"] * 100,
+            section["f"] * 100,
+            section["support"],
+        )
+    )
     return rows
 
 
-def markdown_table(rows: List[tuple], header=("label", "P", "R", "F1", "support")) -> str:
+def markdown_table(rows: list[tuple], header=("label", "P", "R", "F1", "support")) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [f"{c:.1f}" if isinstance(c, float) else str(c) for c in row]
@@ -90,13 +112,15 @@ def markdown_table(rows: List[tuple], header=("label", "P", "R", "F1", "support"
     return "\n".join(lines) + "\n"
 
 
-def report(scores: Dict, title: str) -> str:
+def report(scores: dict, title: str) -> str:
     """The Markdown report: both metrics, per label, and the speed."""
     return (
         f"{title}\n\n"
-        f"Official CMeEE metric (every entity, nested included): micro F1 **{scores['official']['f'] * 100:.1f}**\n\n"
+        "Official CMeEE metric (every entity, nested included): micro F1 "
+        f"**{scores['official']['f'] * 100:.1f}**\n\n"
         + markdown_table(per_label_rows(scores["official"]))
         + f"\nFlat (doc.ents): micro F1 **{scores['flat']['f'] * 100:.1f}**\n\n"
         + markdown_table(per_label_rows(scores["flat"]))
-        + f"\n{scores['docs']} docs, {scores['chars_per_second']:,.0f} characters/s through `nlp.pipe`.\n"
+        + f"\n{scores['docs']} docs, {scores['chars_per_second']:,.0f} characters/s through "
+        "`nlp.pipe`.\n"
     )

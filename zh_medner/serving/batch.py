@@ -9,28 +9,28 @@ goes on. Memory stays bounded: input is streamed and written batch by batch.
 file runner and `annotate_batch`, the unit of work for a data engine (a Dask bag's
 `map_partitions`, a Ray Data `map_batches`, a Spark pandas UDF), both call it.
 """
+
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..components.context import EXTENSIONS
 
-
 # Span extensions of the clinical context -> keys in the output
 CONTEXT_KEYS = {ext: "negated" if ext == "negex" else ext for ext in EXTENSIONS.values()}
 
 
-def context_attrs(nlp: Language) -> List[Tuple[str, str]]:
+def context_attrs(nlp: Language) -> list[tuple[str, str]]:
     """The (extension, output key) pairs that the pipeline's components declare they set."""
     assigned = {attr for name in nlp.pipe_names for attr in nlp.get_pipe_meta(name).assigns}
     return [(ext, key) for ext, key in CONTEXT_KEYS.items() if f"span._.{ext}" in assigned]
 
 
-def doc_to_entities(doc: Doc, attrs: List[Tuple[str, str]]) -> List[Dict]:
+def doc_to_entities(doc: Doc, attrs: list[tuple[str, str]]) -> list[dict]:
     out = []
     for ent in doc.ents:
         item = {"start": ent.start_char, "end": ent.end_char, "label": ent.label_, "text": ent.text}
@@ -42,17 +42,21 @@ def doc_to_entities(doc: Doc, attrs: List[Tuple[str, str]]) -> List[Dict]:
     return out
 
 
-def annotate_texts(nlp: Language, texts: Iterable[str], batch_size: int = 64) -> Iterator[List[Dict]]:
+def annotate_texts(
+    nlp: Language, texts: Iterable[str], batch_size: int = 64
+) -> Iterator[list[dict]]:
     """Entities for each text, in order."""
     attrs = context_attrs(nlp)
     for doc in nlp.pipe(texts, batch_size=batch_size):
         yield doc_to_entities(doc, attrs)
 
 
-_PIPELINES: Dict[str, Language] = {}
+_PIPELINES: dict[str, Language] = {}
 
 
-def annotate_batch(texts: Sequence[str], model: str, batch_size: int = 64, torch_threads: int = 1) -> List[List[Dict]]:
+def annotate_batch(
+    texts: Sequence[str], model: str, batch_size: int = 64, torch_threads: int = 1
+) -> list[list[dict]]:
     """Entities for a batch of texts, loading `model` once per worker process.
 
     Engines run one worker per core: torch gets one thread each (more would
@@ -67,7 +71,7 @@ def annotate_batch(texts: Sequence[str], model: str, batch_size: int = 64, torch
     return list(annotate_texts(_PIPELINES[model], texts, batch_size))
 
 
-def parse_line(raw: str, line_no: int, text_key: str) -> Tuple[Optional[dict], Optional[str]]:
+def parse_line(raw: str, line_no: int, text_key: str) -> tuple[dict | None, str | None]:
     """(record, None) for a usable line, (None, error) for a malformed one."""
     try:
         record = json.loads(raw)
@@ -100,17 +104,17 @@ def annotate_file(
     input_path: Path,
     output_path: Path,
     text_key: str = "text",
-    id_key: Optional[str] = "id",
+    id_key: str | None = "id",
     batch_size: int = 64,
     on_error: Callable[[int, str], None] = lambda line, error: None,
-    progress: Optional[Callable[[int], None]] = None,
-) -> Dict[str, int]:
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
     """Annotate INPUT_PATH into OUTPUT_PATH, resuming after what OUTPUT_PATH already holds."""
     done = last_done_line(output_path)
     counts = {"skipped": 0, "annotated": 0, "errors": 0}
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with input_path.open(encoding="utf8") as fin, output_path.open("a", encoding="utf8") as fout:
-        pending: List[Tuple[int, dict]] = []
+        pending: list[tuple[int, dict]] = []
 
         def flush() -> None:
             texts = (record[text_key] for _, record in pending)
