@@ -1,11 +1,20 @@
 """Use the installed pipeline the way a user would, with every network connection refused.
 
-Run by scripts/check_wheel.py inside a fresh virtual environment that holds only
-the wheel and its requirements (not this project).
+Run by scripts/check_wheel.py inside a fresh virtual environment that holds the wheel and
+its requirements, and not this project:
+
+    python wheel_smoke.py PACKAGE                      # load, annotate, check the clinical layer
+    python wheel_smoke.py PACKAGE DEV.spacy OUT.json   # ... and score it on a DocBin
+    python wheel_smoke.py PACKAGE --with-library       # the zh-medner library is installed too
+
+It must stay self-contained (it cannot import zh_medner), so it repeats two facts of the
+project on purpose: the pipeline's order and the official CMeEE metric.
 """
 
+import json
 import socket
 import sys
+import time
 
 
 def _refuse(*args, **kwargs):
@@ -22,27 +31,24 @@ import importlib.util  # noqa: E402
 import spacy  # noqa: E402
 
 TEXT = "患者否认高血压病史，3天前出现发热、咳嗽，口服阿莫西林胶囊后好转。我爸有糖尿病。"
+PIPELINE = ["transformer", "span_head", "entity_ruler", "sentencizer", "context"]
 
 
-def main(package: str = "zh_medner_trf") -> None:
-    assert importlib.util.find_spec("zh_medner") is None, (
-        "the project package leaked into the wheel check"
-    )
+def check(package: str, with_library: bool) -> None:
+    if with_library:
+        import zh_medner.components.context  # noqa: F401  (the library registers its factories first)
+    else:
+        assert importlib.util.find_spec("zh_medner") is None, "the project package leaked into the check"
     nlp = spacy.load(package)
-    # The one copy of the pipeline's order outside configs/assemble.cfg: this script runs in a
-    # venv that holds only the wheel, so it cannot read the project's config.
-    expected = ["transformer", "span_head", "entity_ruler", "sentencizer", "context"]
-    assert nlp.pipe_names == expected, nlp.pipe_names
+    assert nlp.pipe_names == PIPELINE, nlp.pipe_names
     doc = nlp(TEXT)
     print("pipeline:", nlp.pipe_names)
     for ent in doc.ents:
-        print(
-            "  "
-            f"{ent.text}\t{ent.label_}\tnegex={ent._.negex}\tuncertain={ent._.uncertain}\tid={ent.ent_id_}"
-        )
+        flags = f"negex={ent._.negex}\tuncertain={ent._.uncertain}\tfamily={ent._.family}"
+        print(f"  {ent.text}\t{ent.label_}\t{flags}\tid={ent.ent_id_}")
     print("  nested spans:", [(s.text, s.label_) for s in doc.spans.get("sc", [])])
-    # The shipped dictionary and termsets, whatever this (possibly few-step) model predicts:
-    # findings given, everything after the ner runs.
+    # The shipped dictionary and rules, whatever this (possibly few-step) model predicts:
+    # findings given, everything after the span head runs.
     gold = nlp.make_doc(TEXT)
     gold.ents = [
         gold.char_span(4, 7, label="DIS"),
@@ -58,8 +64,41 @@ def main(package: str = "zh_medner_trf") -> None:
         ("阿莫西林胶囊", "DRU", False, False, "阿莫西林"),
         ("糖尿病", "DIS", False, True, ""),
     ], found
-    print("wheel OK: loads offline, entities, nested spans, ent._.negex, ._.uncertain, ._.family")
+    where = " beside the zh-medner library" if with_library else ""
+    print(f"wheel OK{where}: loads offline, entities, nested spans, ent._.negex, ._.uncertain, ._.family")
+
+
+def score(package: str, data: str, output: str) -> None:
+    """Official CMeEE micro P/R/F1: exact (start, end, type) of every entity, nested included."""
+    from spacy.tokens import DocBin
+
+    nlp = spacy.load(package)
+    gold = list(DocBin().from_disk(data).get_docs(nlp.vocab))
+    start = time.perf_counter()
+    predicted = list(nlp.pipe((d.text for d in gold), batch_size=64))
+    seconds = time.perf_counter() - start
+
+    def triples(doc):
+        spans = doc.spans["sc"] if "sc" in doc.spans else doc.ents
+        return {(s.start_char, s.end_char, s.label_) for s in spans}
+
+    tp = fp = fn = 0
+    for p, g in zip(predicted, gold):
+        p, g = triples(p), triples(g)
+        tp, fp, fn = tp + len(p & g), fp + len(p - g), fn + len(g - p)
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    result = {"package": package, "data": data, "docs": len(gold), "p": prec, "r": rec, "f": f,
+              "chars_per_second": sum(len(d.text) for d in gold) / seconds}
+    with open(output, "w", encoding="utf8") as fh:
+        json.dump(result, fh, indent=2)
+    print(f"installed {package} on {data}: official CMeEE P {prec:.3f} R {rec:.3f} F1 {f:.3f} -> {output}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    args = [a for a in sys.argv[1:] if a != "--with-library"]
+    package = args[0] if args else "zh_medner_trf"
+    check(package, with_library="--with-library" in sys.argv)
+    if len(args) == 3:
+        score(package, args[1], args[2])

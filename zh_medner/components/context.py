@@ -44,6 +44,7 @@ import srsly
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
+from spacy.util import registry
 
 # category -> the Span extension it sets
 EXTENSIONS = {
@@ -164,11 +165,20 @@ class _Cue:
         self.start, self.end, self.rule = start, end, rule
 
 
-@Language.factory(
-    "zh_context",
-    requires=["doc.ents", "doc.sents"],
-    assigns=[f"span._.{ext}" for ext in EXTENSIONS.values()],
-    default_config={"register": "auto", "span_key": SPANS_KEY},
+def _registered(name: str):
+    """A decorator that keeps the first registration: the zh-medner library and a packaged
+    pipeline both ship this module, and spaCy refuses a second, different factory (E004)."""
+    return (lambda func: func) if name in registry.factories else None
+
+
+@(
+    _registered("zh_context")
+    or Language.factory(
+        "zh_context",
+        requires=["doc.ents", "doc.sents"],
+        assigns=[f"span._.{ext}" for ext in EXTENSIONS.values()],
+        default_config={"register": "auto", "span_key": SPANS_KEY},
+    )
 )
 def make_zh_context(nlp: Language, name: str, register: str, span_key: str | None):
     return ClinicalContext(nlp, name, register=register, span_key=span_key)

@@ -11,19 +11,29 @@ from `zh_medner`.
 
 from spacy.language import Language
 from spacy.pipeline import EntityRuler
+from spacy.util import registry
 
 TEXT_ATTRS = (None, "ORTH", "LOWER", "NORM", "TEXT")
 
 
-@Language.factory(
-    "zh_entity_ruler",
-    default_config={
-        "phrase_matcher_attr": None,
-        "validate": False,
-        "overwrite_ents": False,
-        "ent_id_sep": "||",
-        "scorer": {"@scorers": "spacy.entity_ruler_scorer.v1"},
-    },
+def _registered(name: str):
+    """A decorator that keeps the first registration: the zh-medner library and a packaged
+    pipeline both ship this module, and spaCy refuses a second, different factory (E004)."""
+    return (lambda func: func) if name in registry.factories else None
+
+
+@(
+    _registered("zh_entity_ruler")
+    or Language.factory(
+        "zh_entity_ruler",
+        default_config={
+            "phrase_matcher_attr": None,
+            "validate": False,
+            "overwrite_ents": False,
+            "ent_id_sep": "||",
+            "scorer": {"@scorers": "spacy.entity_ruler_scorer.v1"},
+        },
+    )
 )
 def make_zh_entity_ruler(
     nlp, name, phrase_matcher_attr, validate, overwrite_ents, ent_id_sep, scorer

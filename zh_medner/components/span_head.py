@@ -229,22 +229,31 @@ subword_features = true
 """
 
 
-@Language.factory(
-    "span_head",
-    assigns=["doc.ents", "doc.spans"],
-    default_config={
-        "model": Config().from_str(DEFAULT_MODEL)["model"],
-        "threshold": 0.0,
-        "scorer": {"@scorers": "zh_medner.span_head_scorer.v1"},
-    },
-    default_score_weights={
-        "spans_sc_f": 1.0,
-        "spans_sc_p": 0.0,
-        "spans_sc_r": 0.0,
-        "ents_f": 0.0,
-        "ents_p": 0.0,
-        "ents_r": 0.0,
-    },
+def _registered(name: str):
+    """A decorator that keeps the first registration: the zh-medner library and a packaged
+    pipeline both ship this module, and spaCy refuses a second, different factory (E004)."""
+    return (lambda func: func) if name in registry.factories else None
+
+
+@(
+    _registered("span_head")
+    or Language.factory(
+        "span_head",
+        assigns=["doc.ents", "doc.spans"],
+        default_config={
+            "model": Config().from_str(DEFAULT_MODEL)["model"],
+            "threshold": 0.0,
+            "scorer": {"@scorers": "zh_medner.span_head_scorer.v1"},
+        },
+        default_score_weights={
+            "spans_sc_f": 1.0,
+            "spans_sc_p": 0.0,
+            "spans_sc_r": 0.0,
+            "ents_f": 0.0,
+            "ents_p": 0.0,
+            "ents_r": 0.0,
+        },
+    )
 )
 def make_span_head(
     nlp: Language, name: str, model: Model, threshold: float, scorer: Callable | None
