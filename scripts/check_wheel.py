@@ -11,7 +11,6 @@ import sys
 import tempfile
 import tomllib
 from pathlib import Path
-from typing import Optional
 
 import typer
 from wasabi import msg
@@ -21,16 +20,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def torch_pin() -> str:
     """torch as pinned in pyproject.toml: installed first, or pip resolves a multi-GB CUDA build."""
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf8"))["project"]["dependencies"]
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf8"))["project"][
+        "dependencies"
+    ]
     return next(d for d in deps if re.match(r"torch\b", d))
 
 
 def main(
     packages_dir: Path,
     name: str = typer.Option("zh_medner_trf", "--name"),
-    eval_data: Optional[Path] = typer.Option(None, "--eval", help="a .spacy file to score the installed wheel on"),
-    metrics: Optional[Path] = typer.Option(None, "--metrics", help="where to write those scores (JSON)"),
-    with_library: bool = typer.Option(True, "--with-library/--alone", help="also check it beside the library"),
+    eval_data: Path | None = typer.Option(
+        None, "--eval", help="a .spacy file to score the installed wheel on"
+    ),
+    metrics: Path | None = typer.Option(
+        None, "--metrics", help="where to write those scores (JSON)"
+    ),
+    with_library: bool = typer.Option(
+        True, "--with-library/--alone", help="also check it beside the library"
+    ),
 ):
     wheels = sorted(packages_dir.glob(f"{name}-*/dist/*.whl"), key=lambda p: p.stat().st_mtime)
     if not wheels:
@@ -39,7 +46,10 @@ def main(
     smoke = Path(__file__).with_name("wheel_smoke.py").resolve()
     smoke_args = [name]
     if eval_data is not None:
-        smoke_args += [str(eval_data.resolve()), str((metrics or Path("metrics/wheel.json")).resolve())]
+        smoke_args += [
+            str(eval_data.resolve()),
+            str((metrics or Path("metrics/wheel.json")).resolve()),
+        ]
     with tempfile.TemporaryDirectory(prefix="wheel-check-") as tmp:
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -50,7 +60,10 @@ def main(
         subprocess.run(pip + [str(wheel)], check=True)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         env.update(
-            HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false"
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            HF_DATASETS_OFFLINE="1",
+            TOKENIZERS_PARALLELISM="false",
         )
         # run from an empty folder so nothing of this project is importable
         result = subprocess.run([python, str(smoke), *smoke_args], cwd=tmp, env=env)
@@ -61,8 +74,13 @@ def main(
             subprocess.run(pip + ["--no-deps", str(ROOT)], check=True)
             result = subprocess.run([python, str(smoke), name, "--with-library"], cwd=tmp, env=env)
             if result.returncode != 0:
-                msg.fail(f"{wheel.name} fails when the zh-medner library is installed beside it", exits=1)
-    msg.good(f"{wheel.name}: installs, loads offline and annotates" + (", also beside the library" if with_library else ""))
+                msg.fail(
+                    f"{wheel.name} fails when the zh-medner library is installed beside it", exits=1
+                )
+    msg.good(
+        f"{wheel.name}: installs, loads offline and annotates"
+        + (", also beside the library" if with_library else "")
+    )
 
 
 if __name__ == "__main__":

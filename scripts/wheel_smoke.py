@@ -38,7 +38,9 @@ def check(package: str, with_library: bool) -> None:
     if with_library:
         import zh_medner.components.context  # noqa: F401  (the library registers its factories first)
     else:
-        assert importlib.util.find_spec("zh_medner") is None, "the project package leaked into the check"
+        assert importlib.util.find_spec("zh_medner") is None, (
+            "the project package leaked into the check"
+        )
     nlp = spacy.load(package)
     assert nlp.pipe_names == PIPELINE, nlp.pipe_names
     doc = nlp(TEXT)
@@ -65,7 +67,10 @@ def check(package: str, with_library: bool) -> None:
         ("糖尿病", "DIS", False, True, ""),
     ], found
     where = " beside the zh-medner library" if with_library else ""
-    print(f"wheel OK{where}: loads offline, entities, nested spans, ent._.negex, ._.uncertain, ._.family")
+    print(
+        f"wheel OK{where}: loads offline, entities, nested spans, "
+        "ent._.negex, ._.uncertain, ._.family"
+    )
 
 
 def score(package: str, data: str, output: str) -> None:
@@ -89,11 +94,21 @@ def score(package: str, data: str, output: str) -> None:
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    result = {"package": package, "data": data, "docs": len(gold), "p": prec, "r": rec, "f": f,
-              "chars_per_second": sum(len(d.text) for d in gold) / seconds}
+    result = {
+        "package": package,
+        "data": data,
+        "docs": len(gold),
+        "p": prec,
+        "r": rec,
+        "f": f,
+        "chars_per_second": sum(len(d.text) for d in gold) / seconds,
+    }
     with open(output, "w", encoding="utf8") as fh:
         json.dump(result, fh, indent=2)
-    print(f"installed {package} on {data}: official CMeEE P {prec:.3f} R {rec:.3f} F1 {f:.3f} -> {output}")
+    print(
+        f"installed {package} on {data}: official CMeEE "
+        f"P {prec:.3f} R {rec:.3f} F1 {f:.3f} -> {output}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,5 +26,5 @@ def test_a_second_copy_of_a_shipped_module_imports_cleanly(tmp_path, module):
 
 @pytest.mark.parametrize("factory", ["span_head", "zh_entity_ruler", "zh_context"])
 def test_factories_are_found_without_code_arguments(factory):
-    """spacy_factories entry points: a pipeline folder loads in the project's venv with no --code."""
+    """spacy_factories entry points: a pipeline folder loads in the project's venv, no --code."""
     assert spacy.blank("zh").has_factory(factory)
