@@ -1,7 +1,10 @@
 """Speed and memory, side by side: the same texts, the same machine, one run.
 
-  (a) encoder     the pipeline's own encoder weights, tokenizer + forward pass over the same
-                  128-character windows (stride 96) that the pipeline uses: the ceiling
+The texts (CMeEE v1 dev notes, and long records made of consecutive notes) are cut into pieces of
+at most 126 characters (with [CLS] and [SEP], one 128-token encoder window each), sorted by
+length, and every run takes them in batches of 64:
+
+  (a) encoder     the pipeline's own encoder weights: tokenizer + forward pass, the ceiling
   (b) pipeline    the assembled / packaged spaCy pipeline through nlp.pipe
   (c) hf          transformers' pipeline("token-classification") over the same encoder weights
                   with a token-classification head
@@ -22,7 +25,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-WINDOW, STRIDE = 128, 96
+PIECE = 126  # characters: with [CLS] and [SEP], one 128-token window
 
 
 def bench_texts(
@@ -43,14 +46,10 @@ def bench_texts(
     return short + long
 
 
-def windows(text: str) -> list[str]:
-    """The character windows of spacy-transformers' strided_spans (window 128, stride 96)."""
-    out = []
-    for i in range(0, len(text), STRIDE):
-        out.append(text[i : i + WINDOW])
-        if i + WINDOW >= len(text):
-            break
-    return out
+def pieces(texts: list[str], size: int = PIECE) -> list[str]:
+    """Every text cut into pieces of at most `size` characters, shortest first."""
+    cut = [t[i : i + size] for t in texts for i in range(0, len(t), size)]
+    return sorted((p for p in cut if p.strip()), key=len)
 
 
 def _peak_rss_mb() -> float:
@@ -84,7 +83,7 @@ def run_encoder(
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     encoder = AutoModel.from_pretrained(hf_dir).to(device).eval()
     load = time.perf_counter() - t0
-    spans = sorted((w for t in texts for w in windows(t)), key=len)
+    spans = texts
     t0 = time.perf_counter()
     with (
         torch.inference_mode(),
@@ -124,14 +123,13 @@ def run_hf(
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     # the encoder's weights with a fresh head: O + B-/I- for the nine CMeEE labels
     head = AutoModelForTokenClassification.from_pretrained(hf_dir, num_labels=1 + 2 * 9)
-    tokenizer.model_max_length = WINDOW + 2  # same windows: 128 characters plus [CLS] and [SEP]
+    tokenizer.model_max_length = PIECE + 2
     head = head.to(device, dtype=torch.bfloat16 if bf16 else torch.float32).eval()
     tagger = pipeline(
         "token-classification",
         model=head,
         tokenizer=tokenizer,
         aggregation_strategy="simple",
-        stride=WINDOW - STRIDE,
         device=device,
     )
     load = time.perf_counter() - t0
@@ -183,11 +181,12 @@ def main(
     only: str = typer.Option("encoder,pipeline,hf,cnn", "--only"),
     output: Path = typer.Option(Path("metrics/speed.json"), "--output"),
 ):
-    texts = bench_texts(cmeee_dev, fallback, n_short, n_long, long_parts)
+    texts = pieces(bench_texts(cmeee_dev, fallback, n_short, n_long, long_parts))
     chars = sum(len(t) for t in texts)
     msg.info(
-        f"{len(texts)} texts ({n_short} notes, {n_long} records of {long_parts} notes), "
-        f"{chars} characters, {threads} threads, {device}{' bf16' if bf16 else ''}"
+        f"{len(texts)} pieces of at most {PIECE} characters ({n_short} notes, {n_long} records of "
+        f"{long_parts} notes), {chars} characters, batches of {batch}, {threads} threads, "
+        f"{device}{' bf16' if bf16 else ''}"
     )
     ctx = mp.get_context("spawn")
 

@@ -37,6 +37,7 @@ def main(
     init_from: Path | None = typer.Option(
         None, "--init-from", help="continue pretraining a local BERT folder"
     ),
+    arch: str = typer.Option("bert", "--arch", help="bert (post-LN) or megatron-bert (pre-LN)"),
     layers: int = typer.Option(4, "--layers"),
     hidden: int = typer.Option(256, "--hidden"),
     heads: int = typer.Option(4, "--heads"),
@@ -60,6 +61,7 @@ def main(
     cache_dir: Path = typer.Option(Path(".cache/pretrain"), "--cache-dir"),
 ):
     recipe = Recipe(
+        arch=arch,
         layers=layers,
         hidden=hidden,
         heads=heads,

@@ -1,20 +1,15 @@
 """The speed benchmark measures the encoder on the same windows as the pipeline."""
 
-import spacy
-from spacy_transformers.span_getters import configure_strided_spans
-
 from .conftest import ROOT, load_script
 
 bench = load_script("benchmark_speed")
 
 
-def test_windows_match_the_pipelines_strided_spans():
-    nlp = spacy.blank("zh")
-    get_spans = configure_strided_spans(window=bench.WINDOW, stride=bench.STRIDE)
-    for n in (1, 50, 128, 129, 300, 1000):
-        text = "".join(chr(0x4E00 + i % 500) for i in range(n))
-        (spans,) = get_spans([nlp.make_doc(text)])
-        assert bench.windows(text) == [s.text for s in spans]
+def test_pieces_are_at_most_126_characters_sorted_and_lossless():
+    texts = ["甲" * 300, "乙" * 5, "丙" * 126]
+    cut = bench.pieces(texts)
+    assert [len(p) for p in cut] == [5, 48, 126, 126, 126]
+    assert sorted("".join(cut)) == sorted("".join(texts))
 
 
 def test_bench_texts_mix_short_notes_and_long_records(tmp_path):

@@ -38,8 +38,12 @@ HISTORY = "pretraining.json"
 EVAL_LENGTH = 128
 
 
+ARCHITECTURES = ("bert", "megatron-bert")  # post-LN (BERT's own) or pre-LN layer norm
+
+
 @dataclass
 class Recipe:
+    arch: str = "bert"
     layers: int = 4
     hidden: int = 256
     heads: int = 4
@@ -229,9 +233,10 @@ def _autocast(device):
 
 
 def new_model(recipe: Recipe, vocab_size: int, streams: Streams, threads: int, log):
-    from transformers import BertConfig, BertForMaskedLM
+    from transformers import AutoConfig, AutoModelForMaskedLM
 
-    config = BertConfig(
+    config = AutoConfig.for_model(
+        recipe.arch,
         vocab_size=vocab_size,
         hidden_size=recipe.hidden,
         num_hidden_layers=recipe.layers,
@@ -242,7 +247,7 @@ def new_model(recipe: Recipe, vocab_size: int, streams: Streams, threads: int, l
     import torch
 
     torch.manual_seed(recipe.seed)
-    model = BertForMaskedLM(config)
+    model = AutoModelForMaskedLM.from_config(config)
     if recipe.word2vec:
         from .word2vec import word2vec_embeddings
 
@@ -402,9 +407,9 @@ def pretrain(
         vocab = (Path(init_from) / "vocab.txt").read_text(encoding="utf8").splitlines()
     vocab, streams = load_streams(sources, heldout_sources, recipe, vocab, cache_dir, log)
     if resume or init_from is not None:
-        from transformers import BertForMaskedLM
+        from transformers import AutoModelForMaskedLM
 
-        model = BertForMaskedLM.from_pretrained(str(output if resume else init_from))
+        model = AutoModelForMaskedLM.from_pretrained(str(output if resume else init_from))
     else:
         model = new_model(recipe, len(vocab), streams, threads, log)
     if state is not None:
