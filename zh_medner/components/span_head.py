@@ -127,6 +127,49 @@ def _pointer_module(head_width: int, max_length: int):
     return GlobalPointer()
 
 
+# -------------------------------------------------------------- safe loading
+# torch.load unpickles: a tampered pipeline file could run code at spacy.load. thinc and
+# spacy-transformers call it without `weights_only`, so TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in a
+# user's environment would turn the check off. Every load below asks for weights only.
+
+
+def _load_weights_only(module, state_bytes: bytes, device):
+    import io
+
+    import torch
+
+    module.load_state_dict(
+        torch.load(io.BytesIO(state_bytes), map_location=device, weights_only=True)
+    )
+    return module.to(device)
+
+
+def _transformer_weights_only() -> None:
+    """Make spacy-transformers' shim load the encoder's state with weights_only=True."""
+    import types
+
+    try:
+        from spacy_transformers.layers import hf_shim
+    except ImportError:  # a pipeline without spacy-transformers
+        return
+    if isinstance(hf_shim.torch, types.ModuleType) and hf_shim.torch.__name__ == "torch":
+        torch = hf_shim.torch
+
+        class WeightsOnlyTorch(types.ModuleType):
+            def __getattr__(self, name):
+                return getattr(torch, name)
+
+            @staticmethod
+            def load(*args, **kwargs):
+                kwargs["weights_only"] = True
+                return torch.load(*args, **kwargs)
+
+        hf_shim.torch = WeightsOnlyTorch("torch.weights_only")
+
+
+_transformer_weights_only()
+
+
 def _pad(model: Model, Xs: list[Floats2d], is_train: bool):
     """List of [n_i, width] -> ([batch, max n, width], lengths)."""
     lengths = model.ops.asarray1i([len(x) for x in Xs])
@@ -170,6 +213,7 @@ def build_global_pointer(
         _pointer_module(head_width, max_length),
         convert_inputs=_convert_inputs,
         convert_outputs=_convert_outputs,
+        deserialize_model=_load_weights_only,
     )
     model = chain(tok2vec, Model("pad_docs", _pad), pointer)
     model.set_ref("tok2vec", tok2vec)

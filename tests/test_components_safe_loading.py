@@ -1,0 +1,46 @@
+"""Loading a pipeline never unpickles code, even with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 set."""
+
+import io
+import os
+import pickle
+
+import pytest
+import torch
+
+import zh_medner.components.span_head as span_head
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def tampered(marker) -> bytes:
+    buf = io.BytesIO()
+    torch.save({"weight": _RunsCode(marker)}, buf, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def forced_unsafe(monkeypatch):
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+
+
+def test_span_head_state_is_loaded_weights_only(forced_unsafe, tmp_path):
+    marker = tmp_path / "ran"
+    with pytest.raises(pickle.UnpicklingError):
+        span_head._load_weights_only(torch.nn.Linear(2, 2), tampered(marker), "cpu")
+    assert not marker.exists()
+
+
+def test_transformer_state_is_loaded_weights_only(forced_unsafe, tmp_path):
+    from spacy_transformers.layers import hf_shim
+
+    marker = tmp_path / "ran"
+    with pytest.raises(pickle.UnpicklingError):
+        hf_shim.torch.load(io.BytesIO(tampered(marker)), map_location="cpu")
+    assert not marker.exists()
+    assert hf_shim.torch.no_grad is torch.no_grad  # everything else is torch itself
