@@ -56,6 +56,12 @@ def main(
     ),
     seed: int = typer.Option(0, "--seed"),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
+    checkpoint_dir: Path | None = typer.Option(
+        None, "--checkpoint-dir", help="default: OUTPUT/checkpoint"
+    ),
+    fp16_weights: bool = typer.Option(
+        False, "--fp16-weights", help="save half-size weights (load as fp32)"
+    ),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: all cores)"),
     device: str = typer.Option("cpu", "--device", help="cpu, or cuda (bf16)"),
     cache_dir: Path = typer.Option(Path(".cache/pretrain"), "--cache-dir"),
@@ -89,6 +95,8 @@ def main(
             resume=resume,
             init_from=init_from,
             checkpoint_minutes=checkpoint_minutes,
+            checkpoint_dir=checkpoint_dir,
+            fp16_weights=fp16_weights,
             threads=threads,
             device=device,
             log=msg.info,

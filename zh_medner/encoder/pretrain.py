@@ -348,11 +348,18 @@ None of the text is in this folder or in the project; the weights were learned f
 """
 
 
-def export(model, vocab, output: Path, recipe, progress, sources, init_from, done: bool) -> None:
-    """Rewrite the Hugging Face folder: config, tokenizer, safetensors, model card, history."""
+def export(
+    model, vocab, output: Path, recipe, progress, sources, init_from, done: bool, fp16: bool = False
+) -> None:
+    """Rewrite the Hugging Face folder: config, tokenizer, safetensors, model card, history.
+
+    `fp16` halves the file (the weights load back as float32: the config keeps float32)."""
     output.mkdir(parents=True, exist_ok=True)
     save_tokenizer(vocab, output)
-    model.save_pretrained(str(output), safe_serialization=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if fp16:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    model.save_pretrained(str(output), state_dict=state, safe_serialization=True)
     write_text_atomic(
         output / "README.md", model_card(output, recipe, progress, sources, init_from, done)
     )
@@ -375,6 +382,8 @@ def pretrain(
     resume: bool = False,
     init_from: Path | None = None,
     checkpoint_minutes: float = 5.0,
+    checkpoint_dir: Path | None = None,
+    fp16_weights: bool = False,
     eval_sequences: int = 512,
     threads: int = 0,
     device: str = "cpu",
@@ -387,7 +396,7 @@ def pretrain(
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     wall0 = time.time()
-    ckpt = output / CHECKPOINT
+    ckpt = (checkpoint_dir / "state.pt") if checkpoint_dir else output / CHECKPOINT
     progress = Progress()
     state = None
     vocab = None
@@ -457,7 +466,7 @@ def pretrain(
             "init_from": str(init_from) if init_from else "",
         }
         write_atomic(ckpt, lambda tmp: torch.save(state, tmp))
-        export(model, vocab, output, recipe, progress, sources, init_from, done)
+        export(model, vocab, output, recipe, progress, sources, init_from, done, fp16_weights)
         log(
             f"step {progress.step:,}  {progress.seconds / 60:.1f} min  loss {loss_avg:.3f}  "
             f"held-out top-1 {acc:.3f}"
