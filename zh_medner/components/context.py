@@ -333,13 +333,9 @@ class ClinicalContext:
         for i, text in enumerate(texts):
             if text in self._clause and i + 1 < n:
                 clause_break[i + 1] = True
-        return (
-            _next_break(clause_break),
-            _prev_break(clause_break),
-            _next_break(sent_break),
-            _prev_break(sent_break),
-            self._speech_tokens(texts, sent_break),
-        )
+        clause_start, clause_end = _segment_bounds(clause_break)
+        sent_start, sent_end = _segment_bounds(sent_break)
+        return clause_end, clause_start, sent_end, sent_start, self._speech_tokens(texts, sent_break)
 
     def _speech_tokens(self, texts, sent_break):
         """Per token: does its sentence read as patient speech (register 'auto')?"""
@@ -435,27 +431,13 @@ def _allowed(span: Span, types) -> bool:
     return types == "*" or span.label_ in types
 
 
-def _next_break(breaks) -> numpy.ndarray:
-    """For each token, the index where its segment ends (the next break, or len)."""
-    n = len(breaks)
-    out = numpy.full(n, n, dtype=numpy.int64)
-    idx = numpy.flatnonzero(breaks)
-    # segment k spans [b_k, b_{k+1}); tokens before the first break end at it
-    pos = numpy.searchsorted(idx, numpy.arange(n), side="right")
-    has_next = pos < len(idx)
-    out[has_next] = idx[pos[has_next]]
-    return out
-
-
-def _prev_break(breaks) -> numpy.ndarray:
-    """For each token, the index where its segment starts."""
-    n = len(breaks)
-    idx = numpy.flatnonzero(breaks)
-    pos = numpy.searchsorted(idx, numpy.arange(n), side="right") - 1
-    out = numpy.zeros(n, dtype=numpy.int64)
-    ok = pos >= 0
-    out[ok] = idx[pos[ok]]
-    return out
+def _segment_bounds(breaks) -> tuple[numpy.ndarray, numpy.ndarray]:
+    """Per token: where its segment starts and where it ends (a break starts a segment)."""
+    breaks = numpy.asarray(breaks, dtype=bool).copy()
+    breaks[:1] = False  # token 0 always starts the first segment
+    bounds = numpy.concatenate([[0], numpy.flatnonzero(breaks), [len(breaks)]])
+    segment = numpy.cumsum(breaks)
+    return bounds[segment], bounds[segment + 1]
 
 
 def read_rules(path: str | Path) -> dict:
