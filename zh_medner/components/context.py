@@ -335,7 +335,13 @@ class ClinicalContext:
                 clause_break[i + 1] = True
         clause_start, clause_end = _segment_bounds(clause_break)
         sent_start, sent_end = _segment_bounds(sent_break)
-        return clause_end, clause_start, sent_end, sent_start, self._speech_tokens(texts, sent_break)
+        return (
+            clause_end,
+            clause_start,
+            sent_end,
+            sent_start,
+            self._speech_tokens(texts, sent_break),
+        )
 
     def _speech_tokens(self, texts, sent_break):
         """Per token: does its sentence read as patient speech (register 'auto')?"""
