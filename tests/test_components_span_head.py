@@ -181,3 +181,30 @@ def test_trains_through_spacy_train_with_the_tiny_encoder(tmp_path):
     trained = spacy.load(tmp_path / "out" / "model-last")
     assert trained.pipe_names == ["transformer", "span_head"]
     assert SPANS_KEY in trained(TEXTS[0]).spans
+
+
+def test_lexicon_flags_mark_begin_middle_end_per_type():
+    from zh_medner.components.span_head import _set_lexicon, build_lexicon_flags
+
+    layer = build_lexicon_flags(max_length=8)
+    _set_lexicon(layer, {"DRU": ["阿莫西林"], "SYM": ["头痛", "痛"]})
+    (flags,) = layer.predict([blank().make_doc("服阿莫西林头痛")])
+    # columns: DRU B/M/E, SYM B/M/E (one-character terms are never matched)
+    assert flags.shape == (7, 6)
+    assert flags[:, :3].tolist() == [
+        [0, 0, 0],
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+        [0, 0, 0],
+        [0, 0, 0],
+    ]
+    assert flags[5:, 3:].tolist() == [[1, 0, 0], [0, 0, 1]]
+
+
+def test_lexicon_features_without_a_lexicon_say_how_to_give_one():
+    from zh_medner.components.span_head import _set_lexicon, build_lexicon_flags
+
+    with pytest.raises(ValueError, match=r"initialize.components.span_head.lexicon"):
+        _set_lexicon(build_lexicon_flags(), None)

@@ -27,7 +27,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_get_examples
 from spacy.util import registry
-from thinc.api import Config, Model, PyTorchWrapper_v2, chain, torch2xp, xp2torch
+from thinc.api import Config, Model, PyTorchWrapper_v3, chain, torch2xp, xp2torch
 from thinc.types import ArgsKwargs, Floats2d, Floats4d
 
 SPANS_KEY = "sc"
@@ -209,7 +209,7 @@ def _convert_outputs(model, inputs_outputs, is_train):
 def build_global_pointer(
     tok2vec: Model[list[Doc], list[Floats2d]], head_width: int = 64, max_length: int = 32
 ) -> Model[list[Doc], Floats4d]:
-    pointer = PyTorchWrapper_v2(
+    pointer = PyTorchWrapper_v3(
         _pointer_module(head_width, max_length),
         convert_inputs=_convert_inputs,
         convert_outputs=_convert_outputs,
@@ -220,6 +220,54 @@ def build_global_pointer(
     model.set_ref("pointer", pointer)
     model.attrs["max_length"] = max_length
     return model
+
+
+# ------------------------------------------------------------ lexicon features
+
+
+@registry.architectures("zh_medner.LexiconFlags.v1")
+def build_lexicon_flags(max_length: int = 16) -> Model[list[Doc], list[Floats2d]]:
+    """SoftLexicon-style features: per character, B/M/E flags for each lexicon type whose terms
+    match there. No weights; the terms are set at initialize and saved with the model."""
+    lookup: dict = {}  # built once per terms dict: term -> type indices
+
+    def forward(model: Model, docs: list[Doc], is_train: bool):
+        terms = model.attrs["terms"]
+        if lookup.get("source") is not terms:
+            lookup.clear()
+            lookup.update(source=terms, types=sorted(terms), index={})
+            for k, label in enumerate(lookup["types"]):
+                for term in terms[label]:
+                    lookup["index"].setdefault(term, []).append(k)
+        index, width = lookup["index"], 3 * len(lookup["types"])
+        out = []
+        for doc in docs:
+            chars = "".join(t.text for t in doc)  # one token per character
+            flags = numpy.zeros((len(doc), width), dtype="float32")
+            for i in range(len(chars)):
+                for n in range(2, min(max_length, len(chars) - i) + 1):
+                    for k in index.get(chars[i : i + n], ()):
+                        flags[i, 3 * k] = 1.0
+                        flags[i + 1 : i + n - 1, 3 * k + 1] = 1.0
+                        flags[i + n - 1, 3 * k + 2] = 1.0
+            out.append(model.ops.asarray2f(flags))
+        return out, lambda d_out: []
+
+    return Model(
+        "lexicon_flags", forward, attrs={"terms": {}, "max_length": max_length}, dims={"nO": None}
+    )
+
+
+def _set_lexicon(model: Model, lexicon: dict | None) -> None:
+    for node in model.walk():
+        if node.name == "lexicon_flags":
+            if not lexicon:
+                raise ValueError(
+                    "the span head's model has lexicon features but no lexicon was given: set "
+                    "[initialize.components.span_head.lexicon] (e.g. assets/lexicon_cmekg.json)"
+                )
+            node.attrs["terms"] = {label: list(terms) for label, terms in sorted(lexicon.items())}
+            node.set_dim("nO", 3 * len(lexicon), force=True)
 
 
 def _module(model: Model):
@@ -416,7 +464,7 @@ class SpanHead(TrainablePipe):
         return losses
 
     def initialize(
-        self, get_examples: Callable[[], Iterable[Example]], *, nlp=None, labels=None
+        self, get_examples: Callable[[], Iterable[Example]], *, nlp=None, labels=None, lexicon=None
     ) -> None:
         validate_get_examples(get_examples, f"{self.name}.initialize")
         if labels is None:
@@ -431,6 +479,7 @@ class SpanHead(TrainablePipe):
         if not self.labels:
             raise ValueError(Errors.E143.format(name=self.name))
         docs = [eg.predicted for eg in islice(get_examples(), 10)]
+        _set_lexicon(self.model, lexicon)
         tok2vec = self.model.get_ref("tok2vec")
         tok2vec.initialize(X=docs)
         sample = [d for d in docs if len(d)][:1]
