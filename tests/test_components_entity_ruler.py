@@ -1,4 +1,4 @@
-"""zh_entity_ruler: phrase patterns made by the tokenizer alone, saved and loaded with the pipeline."""
+"""zh_entity_ruler: phrase patterns made by the tokenizer alone; saved with the pipeline."""
 
 import pytest
 import spacy

@@ -6,7 +6,9 @@ from zh_medner.components.tokenizer import REPLACEMENT
 
 
 def char_nlp():
-    return spacy.blank("zh", config={"nlp": {"tokenizer": {"@tokenizers": "zh_medner.char_tokenizer.v1"}}})
+    return spacy.blank(
+        "zh", config={"nlp": {"tokenizer": {"@tokenizers": "zh_medner.char_tokenizer.v1"}}}
+    )
 
 
 def test_one_token_per_character_as_spacys_char_segmenter():
