@@ -1,14 +1,13 @@
-"""Annotate a JSONL file with a pipeline: entities, negation, uncertainty. Resumable."""
+"""Annotate a JSONL file with a pipeline: entities, negation, uncertainty. Resumable.
 
-import sys
+The same runner as `zh-medner annotate MODEL INPUT OUTPUT` (zh_medner/serving/cli.py).
+"""
+
 from pathlib import Path
 
-import spacy
 import typer
-from tqdm import tqdm
-from wasabi import msg
 
-from zh_medner.serving.batch import annotate_file, last_done_line
+from zh_medner.serving.cli import run_annotate
 
 
 def main(
@@ -28,35 +27,7 @@ def main(
 
     Rerunning after an interruption continues after the last complete output line.
     """
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    nlp = spacy.load(model)
-    with input_path.open("rb") as f:
-        total = sum(1 for _ in f)
-    done = last_done_line(output_path)
-    bar = tqdm(total=total, initial=done, unit="rec", file=sys.stderr)
-
-    def on_error(line: int, error: str) -> None:
-        bar.write(f"{input_path}:{line}: {error}", file=sys.stderr)
-        bar.update(1)
-
-    counts = annotate_file(
-        nlp,
-        input_path,
-        output_path,
-        text_key=text_key,
-        id_key=id_key,
-        batch_size=batch_size,
-        on_error=on_error,
-        progress=bar.update,
-    )
-    bar.close()
-    msg.good(
-        f"{counts['annotated']} annotated, {counts['errors']} malformed, {counts['skipped']} "
-        f"already done -> {output_path}"
-    )
+    run_annotate(model, input_path, output_path, text_key, id_key, batch_size, threads)
 
 
 if __name__ == "__main__":

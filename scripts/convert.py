@@ -3,14 +3,22 @@
 from pathlib import Path
 
 import spacy
-import srsly
 import typer
 from wasabi import msg
 
 from zh_medner.annotations import READERS, ConversionError
 from zh_medner.annotations.label_map import read_label_map
-from zh_medner.corpus.docbin import convert, report_path, split_docs, write_docbin
-from zh_medner.io import write_atomic
+from zh_medner.corpus.docbin import (
+    check_dev_ratio,
+    check_input_path,
+    check_paths,
+    convert,
+    input_files,
+    report_path,
+    split_docs,
+    write_outputs,
+)
+from zh_medner.io import EncodingError, PathError, check_encoding
 
 
 def main(
@@ -20,33 +28,76 @@ def main(
     output: Path = typer.Argument(..., help="Output .spacy file (the train part when splitting)"),
     fmt: str = typer.Option(..., "--format", "-f", help=f"One of: {', '.join(READERS)}"),
     label_map: Path | None = typer.Option(
-        None, "--label-map", help="JSON object: label -> CMeEE label or null (drop)"
+        None, "--label-map", help="JSON object (UTF-8): label -> CMeEE label or null (drop)"
     ),
     dev_output: Path | None = typer.Option(
         None, "--dev-output", help="Write a seeded dev split here"
     ),
     dev_ratio: float = typer.Option(0.0, "--dev-ratio", help="Share of records for --dev-output"),
     seed: int = typer.Option(0, "--seed"),
+    encoding: str = typer.Option(
+        "utf-8", "--encoding", help="Encoding of the annotation files, e.g. gbk (default UTF-8)"
+    ),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Write empty outputs when the input has no records"
+    ),
 ):
     """Convert INPUT_PATH to OUTPUT and write a report (OUTPUT stem + .report.json).
 
     Every input entity is kept in doc.ents, kept only in doc.spans["sc"] (nested
-    or overlapping), or dropped with its reason, file and line in the report.
+    or overlapping), or dropped with its reason, file and line in the report. Train,
+    dev and report are written together or not at all.
     """
-    if (dev_output is None) != (dev_ratio == 0):
-        msg.fail("--dev-output and --dev-ratio go together", exits=1)
-    nlp = spacy.blank("zh")
+    # every argument and path is checked before any reading or writing
     try:
-        docs, report = convert(nlp, input_path, fmt, label_map=read_label_map(label_map))
-    except (ConversionError, ValueError) as e:
+        if (dev_output is None) != (dev_ratio == 0):
+            raise ValueError("--dev-output and --dev-ratio go together")
+        if dev_output is not None:
+            check_dev_ratio(dev_ratio)
+        encoding = check_encoding(encoding)
+        input_path = check_input_path(input_path, fmt)
+        mapping = read_label_map(label_map)
+        outputs = [output, report_path(output)] + ([dev_output] if dev_output else [])
+        inputs = input_files(input_path, fmt) + ([label_map] if label_map else [])
+        check_paths(outputs, inputs)
+        docs, report = convert(
+            spacy.blank("zh"),
+            input_path,
+            fmt,
+            label_map=mapping,
+            encoding=encoding,
+            allow_empty=allow_empty,
+        )
+        train, dev = split_docs(docs, dev_ratio, seed)
+        if not allow_empty and (not train or (dev_output is not None and not dev)):
+            raise ConversionError(
+                input_path,
+                None,
+                f"{len(docs)} record(s) cannot fill both train and dev; add records, drop "
+                "--dev-output, or pass --allow-empty",
+            )
+    except EncodingError as e:
+        in_map = label_map is not None and e.path == str(label_map)
+        hint = (
+            "; or name its encoding, e.g. --encoding gbk"
+            if encoding == "utf-8" and not in_map
+            else ""
+        )
+        msg.fail(f"{e}{hint}", exits=1)
+    except (ConversionError, PathError, ValueError) as e:
         msg.fail(str(e), exits=1)
-    train, dev = split_docs(docs, dev_ratio, seed)
     summary = report.to_dict()
-    summary.update(input=str(input_path), format=fmt, train_docs=len(train), dev_docs=len(dev))
-    write_docbin(train, output)
-    if dev_output is not None:
-        write_docbin(dev, dev_output)
-    write_atomic(report_path(output), lambda tmp: srsly.write_json(tmp, summary))
+    summary.update(
+        input=str(input_path),
+        format=fmt,
+        encoding=encoding,
+        train_docs=len(train),
+        dev_docs=len(dev),
+    )
+    try:
+        write_outputs(train, output, summary, dev, dev_output)
+    except OSError as e:
+        msg.fail(f"{e.filename or output}: cannot write ({e.strerror}); no output changed", exits=1)
     header, *rows = report.table()
     msg.table(rows, header=header, divider=True)
     msg.info(
@@ -55,6 +106,8 @@ def main(
         "spans), "
         f"{len(report.drops)} dropped"
     )
+    for reason, n in report.skipped_records.items():
+        msg.warn(f"{n} records skipped: {reason}")
     for drop in report.drops[:10]:
         msg.warn(
             f"{drop.path}:{drop.line}: {drop.reason}: {drop.label} [{drop.start}:{drop.end}] "

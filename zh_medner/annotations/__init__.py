@@ -1,8 +1,10 @@
 """Annotation formats in: one reader per format, each yielding `Record`s.
 
 Every reader yields text plus character-offset entities, each with the file and
-line it came from. Structural problems (bad JSON, missing keys, a broken BRAT or
-CoNLL line) raise `ConversionError` naming file and line, before anything is written.
+line it came from. Every file is read through `zh_medner.io` (strict decoding, BOM,
+line breaks). Structural problems (bad encoding or JSON, a field of the wrong type, a
+broken BRAT or CoNLL line) raise `ConversionError` naming file, line and field, before
+anything is written.
 """
 
 from collections.abc import Callable, Iterator
@@ -16,7 +18,8 @@ from .jsonl import read_jsonl
 from .label_studio import read_label_studio
 from .records import ConversionError, Entity, Record
 
-READERS: dict[str, Callable[[Path], Iterator[Record]]] = {
+# reader(path, encoding) -> records
+READERS: dict[str, Callable[[Path, str], Iterator[Record]]] = {
     "label-studio": read_label_studio,
     "brat": read_brat,
     "jsonl": read_jsonl,

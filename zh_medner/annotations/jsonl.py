@@ -3,25 +3,28 @@
 from collections.abc import Iterator
 from pathlib import Path
 
-from .json_source import get, iter_jsonl, offset
+from .json_source import get, items, iter_jsonl, offset, record_object
 from .records import ConversionError, Entity, Record
 
 
-def read_jsonl(path: Path) -> Iterator[Record]:
+def read_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[Record]:
     """{"text", "entities": [{"start", "end", "label" | "category"}]}, end exclusive."""
-    for line, obj in iter_jsonl(path):
+    for line, obj in iter_jsonl(path, encoding):
+        obj = record_object(obj, path, line)
         record = Record(get(obj, "text", path, line, str), str(path), line)
-        for ent in obj.get("entities") or []:
-            label = ent.get("label", ent.get("category")) if isinstance(ent, dict) else None
-            if label is None:
-                raise ConversionError(path, line, "entity needs 'label' or 'category'")
+        for i, ent in enumerate(items(obj, "entities", path, line)):
+            where = f"entities[{i}]"
+            ent = record_object(ent, path, line, where)
+            key = "label" if "label" in ent else "category"
+            if key not in ent:
+                raise ConversionError(path, line, f"{where}: entity needs 'label' or 'category'")
             record.entities.append(
                 Entity(
-                    offset(ent, "start", path, line),
-                    offset(ent, "end", path, line),
-                    str(label),
+                    offset(ent, "start", path, line, where),
+                    offset(ent, "end", path, line, where),
+                    get(ent, key, path, line, str, where),
                     line,
-                    ent.get("text"),
+                    get(ent, "text", path, line, str, where, required=False),
                 )
             )
         yield record

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from ..io import TextInputError
+
 # Why an entity did not make it into the DocBin.
 OUT_OF_RANGE = "out_of_range"
 EMPTY = "empty"
@@ -23,11 +25,8 @@ DROP_REASONS = (
 )
 
 
-class ConversionError(ValueError):
-    def __init__(self, path, line: int | None, message: str):
-        self.path, self.line = str(path), line
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
+# One error type for every input problem, from decoding to a malformed field: path, line, fix.
+ConversionError = TextInputError
 
 
 @dataclass
@@ -46,3 +45,8 @@ class Record:
     path: str
     line: int
     entities: list[Entity] = field(default_factory=list)
+    skipped: str | None = None  # why this record makes no doc (counted in the report)
+
+
+# Why a record made no doc.
+UNANNOTATED = "no_completed_annotation"

@@ -3,14 +3,18 @@
 `records_to_docs` puts each entity in `doc.ents` (a flat, deterministic choice:
 `flat_choice`, the same rule the span head uses for its predictions), only in
 `doc.spans["sc"]` (it overlaps a span that wins), or in the report's drops with a reason.
+
+`check_paths` and `write_outputs` make a conversion all-or-nothing: paths are refused
+before any work, and train, dev and report are written as one set.
 """
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
@@ -23,10 +27,11 @@ from ..annotations.records import (
     MISALIGNED,
     OUT_OF_RANGE,
     TEXT_MISMATCH,
+    UNANNOTATED,
     UNKNOWN_LABEL,
 )
 from ..components.span_head import SPANS_KEY, flat_choice
-from ..io import write_atomic
+from ..io import PathError, check_input, check_output, same_file, write_atomic_all
 from ..labels import LABELS
 
 
@@ -49,6 +54,7 @@ class Report:
     spans_only: Counter = field(default_factory=Counter)
     dropped: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     drops: list[Drop] = field(default_factory=list)
+    skipped_records: Counter = field(default_factory=Counter)  # records that make no doc
 
     @property
     def kept(self) -> int:
@@ -66,6 +72,7 @@ class Report:
         )
         return {
             "records": self.records,
+            "skipped_records": dict(self.skipped_records),
             "entities_in": self.entities_in,
             "kept": self.kept,
             "dropped": len(self.drops),
@@ -102,6 +109,14 @@ def record_to_doc(
     labels: Sequence[str] = LABELS,
     label_map: dict[str, str | None] | None = None,
 ) -> Doc:
+    if len(record.text) > nlp.max_length:
+        # refused, not split: a split would cut entities and invent sentence boundaries
+        raise ConversionError(
+            record.path,
+            record.line,
+            f"the text has {len(record.text):,} characters, over spaCy's max_length "
+            f"({nlp.max_length:,}); split it into shorter records (e.g. one per paragraph)",
+        )
     doc = nlp.make_doc(record.text)
     spans: list[Span] = []
     seen = set()
@@ -159,31 +174,101 @@ def convert(
     fmt: str,
     labels: Sequence[str] = LABELS,
     label_map: dict[str, str | None] | None = None,
+    encoding: str = "utf-8",
+    allow_empty: bool = False,
 ) -> tuple[list[Doc], Report]:
-    if fmt not in READERS:
-        raise ValueError(f"unknown format {fmt!r}; choose from {sorted(READERS)}")
-    if not input_path.exists():
-        raise ConversionError(input_path, None, "no such file or folder")
+    """Docs and the report; an input with no records is refused unless `allow_empty`."""
+    input_path = check_input_path(input_path, fmt)
     report = Report()
-    docs = [record_to_doc(nlp, r, report, labels, label_map) for r in READERS[fmt](input_path)]
+    docs = []
+    for record in READERS[fmt](input_path, encoding):
+        if record.skipped:
+            report.skipped_records[record.skipped] += 1
+        else:
+            docs.append(record_to_doc(nlp, record, report, labels, label_map))
+    if not docs and not allow_empty:
+        why = "the input is empty or blank"
+        if report.skipped_records[UNANNOTATED]:
+            n = report.skipped_records[UNANNOTATED]
+            why = f"none of its {n} tasks has a completed, non-cancelled annotation"
+        raise ConversionError(
+            input_path, None, f"no records to convert: {why} (--allow-empty writes empty outputs)"
+        )
     return docs, report
 
 
+def check_input_path(input_path: Path, fmt: str) -> Path:
+    if fmt not in READERS:
+        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(READERS)}")
+    input_path = check_input(input_path, folder_ok=fmt == "brat")
+    if input_path.is_dir() and fmt != "brat":
+        raise PathError(input_path, None, f"is a folder; --format {fmt} reads one file")
+    return input_path
+
+
+def input_files(input_path: Path, fmt: str) -> list[Path]:
+    """Every file a conversion of `input_path` reads (an output may be none of them)."""
+    input_path = Path(input_path)
+    if fmt != "brat":
+        return [input_path]
+    anns = sorted(input_path.glob("**/*.ann")) if input_path.is_dir() else [input_path]
+    return [p for ann in anns for p in (ann, ann.with_suffix(".txt"))]
+
+
+def check_paths(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
+    """Refuse outputs that are folders, cannot be created, are inputs, or repeat each other."""
+    for i, path in enumerate(outputs):
+        check_output(path, inputs)
+        for other in outputs[:i]:
+            if same_file(path, other):
+                raise PathError(path, None, "is given for two outputs; give each its own file")
+
+
+def check_dev_ratio(dev_ratio: float) -> float:
+    if not 0 < dev_ratio < 1:
+        raise ValueError(
+            f"--dev-ratio must be above 0 and below 1 (the share of records for dev), got "
+            f"{dev_ratio}" + ("; 1 would leave train empty" if dev_ratio == 1 else "")
+        )
+    return dev_ratio
+
+
 def split_docs(docs: list[Doc], dev_ratio: float, seed: int) -> tuple[list[Doc], list[Doc]]:
-    """Seeded shuffle, then the first `dev_ratio` share is dev."""
+    """Seeded shuffle, then the first `dev_ratio` share is dev.
+
+    With a split and two docs or more, train and dev each get at least one: a ratio that
+    rounds to an empty side would otherwise write an empty corpus.
+    """
     if not 0 <= dev_ratio < 1:
         raise ValueError(f"dev ratio must be in [0, 1), got {dev_ratio}")
     order = list(range(len(docs)))
     random.Random(seed).shuffle(order)
     n_dev = round(len(docs) * dev_ratio)
+    if dev_ratio > 0 and len(docs) >= 2:
+        n_dev = min(max(n_dev, 1), len(docs) - 1)
     dev = sorted(order[:n_dev])
     train = sorted(order[n_dev:])
     return [docs[i] for i in train], [docs[i] for i in dev]
 
 
-def write_docbin(docs: Iterable[Doc], path: Path) -> None:
-    write_atomic(path, lambda tmp: DocBin(docs=docs, store_user_data=False).to_disk(tmp))
+def write_outputs(
+    train: list[Doc],
+    output: Path,
+    report: dict,
+    dev: list[Doc] | None = None,
+    dev_output: Path | None = None,
+) -> None:
+    """Train, dev (when given) and the report: all written, or none touched."""
+    writers = {Path(output): _docbin_writer(train)}
+    if dev_output is not None:
+        writers[Path(dev_output)] = _docbin_writer(dev or [])
+    writers[report_path(output)] = lambda tmp: srsly.write_json(tmp, report)
+    write_atomic_all(writers)
+
+
+def _docbin_writer(docs: list[Doc]):
+    return lambda tmp: DocBin(docs=docs, store_user_data=False).to_disk(tmp)
 
 
 def report_path(output: Path) -> Path:
-    return output.with_name(output.stem + ".report.json")
+    return Path(output).with_name(Path(output).stem + ".report.json")

@@ -18,7 +18,7 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..components.context import EXTENSIONS
+from ..components.context import EXTENSIONS, SPANS_KEY
 
 # Span extensions of the clinical context -> keys in the output
 CONTEXT_KEYS = {ext: "negated" if ext == "negex" else ext for ext in EXTENSIONS.values()}
@@ -40,6 +40,28 @@ def doc_to_entities(doc: Doc, attrs: list[tuple[str, str]]) -> list[dict]:
             item["id"] = ent.ent_id_
         out.append(item)
     return out
+
+
+def doc_to_record(doc: Doc, attrs: list[tuple[str, str]]) -> dict:
+    """One doc as the service returns it: every key always present.
+
+    A context key is null where the pipeline does not set it (no `zh_context`), and `id` is
+    null where no dictionary entry names the entity. `spans` is `doc.spans["sc"]` (nested
+    entities included) when the pipeline writes it, else empty.
+    """
+    set_keys = {key for _, key in attrs}
+    ents = []
+    for item in doc_to_entities(doc, attrs):
+        for key in CONTEXT_KEYS.values():
+            if key not in set_keys:
+                item[key] = None
+        item.setdefault("id", None)
+        ents.append(item)
+    spans = [
+        {"start": s.start_char, "end": s.end_char, "label": s.label_, "text": s.text}
+        for s in doc.spans.get(SPANS_KEY, [])
+    ]
+    return {"text": doc.text, "ents": ents, "spans": spans}
 
 
 def annotate_texts(

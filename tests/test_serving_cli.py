@@ -1,0 +1,141 @@
+"""The `zh-medner` command (zh_medner/serving/cli.py) as a user runs it: serve, pre-annotate and
+annotate, each in a subprocess; arguments are checked before the pipeline loads."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from .browser import running_server, zh_medner_command
+from .conftest import ROOT
+from .serving_pipeline import GOLD, save_small_pipeline
+
+TEXTS = [text for text, _ in GOLD] + ["口服拜阿司匹灵后胃痛。"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return save_small_pipeline(tmp_path_factory.mktemp("pipeline") / "medner_test")
+
+
+def zh_medner(*args, timeout=300):
+    return subprocess.run(
+        zh_medner_command() + [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, ANSI_COLORS_DISABLED="1"),
+    )
+
+
+def said(result) -> str:
+    """What the command printed, with wasabi's line wrapping undone."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def test_help_lists_the_subcommands():
+    result = zh_medner("--help")
+    assert result.returncode == 0
+    for name in ("serve", "pre-annotate", "annotate"):
+        assert name in result.stdout
+
+
+def test_pre_annotate_writes_a_label_studio_import_least_confident_first(model, tmp_path):
+    src = tmp_path / "texts.txt"
+    src.write_text("\n".join(TEXTS) + "\n", encoding="utf8")
+    out = tmp_path / "tasks.json"
+    result = zh_medner("pre-annotate", model, src, out, "--from-name", "ner", "--to-name", "doc")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(TEXTS)} tasks" in said(result)
+    tasks = json.loads(out.read_text(encoding="utf8"))
+    assert sorted(t["data"]["text"] for t in tasks) == sorted(TEXTS)
+    scores = [t["predictions"][0]["score"] for t in tasks]
+    assert scores == sorted(scores)
+    items = [r for t in tasks for r in t["predictions"][0]["result"]]
+    assert items and all((r["from_name"], r["to_name"]) == ("ner", "doc") for r in items)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["no_such_model", "in.jsonl", "out.json"], "no_such_model: no pipeline folder"),
+        (["{model}", "in.jsonl", "out.txt"], "OUTPUT must be a .json file"),
+        (["{model}", "bad.jsonl", "out.json"], "bad.jsonl:2: invalid JSON"),
+        (["{model}", "missing.txt", "out.json"], "missing.txt: no such file"),
+        (["{tmp}", "in.jsonl", "out.json"], "not a pipeline folder"),
+    ],
+)
+def test_pre_annotate_checks_its_arguments_first(model, tmp_path, args, message):
+    (tmp_path / "in.jsonl").write_text('{"text": "复查血常规。"}\n', encoding="utf8")
+    (tmp_path / "bad.jsonl").write_text('{"text": "a"}\n{"text": \n', encoding="utf8")
+    args = [a.format(model=model, tmp=tmp_path) for a in args]
+    args = [a if a.startswith("/") or a == "no_such_model" else tmp_path / a for a in args]
+    start = time.monotonic()
+    result = zh_medner("pre-annotate", *args)
+    assert result.returncode == 1
+    assert message in said(result)
+    assert not (tmp_path / "out.json").exists()
+    assert time.monotonic() - start < 60
+
+
+def test_annotate_command_and_the_script_give_the_same_output(model, tmp_path):
+    src = tmp_path / "in.jsonl"
+    lines = [
+        json.dumps({"id": f"r{i}", "text": t}, ensure_ascii=False) for i, t in enumerate(TEXTS)
+    ]
+    src.write_text("\n".join(lines[:2] + ["{broken"] + lines[2:]) + "\n", encoding="utf8")
+    result = zh_medner("annotate", model, src, tmp_path / "cli.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert f"{src}:3: invalid JSON" in result.stderr
+    script = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "annotate.py", src, tmp_path / "script.jsonl"]
+        + ["--model", str(model)],
+        capture_output=True,
+        text=True,
+    )
+    assert script.returncode == 0, script.stderr
+    cli = (tmp_path / "cli.jsonl").read_text(encoding="utf8")
+    assert cli == (tmp_path / "script.jsonl").read_text(encoding="utf8")
+    rows = [json.loads(x) for x in cli.splitlines()]
+    assert [r["line"] for r in rows] == list(range(1, len(TEXTS) + 2))
+    drug = rows[-1]["entities"][0]
+    assert (drug["text"], drug["id"]) == ("拜阿司匹灵", "阿司匹林")
+
+
+def test_serve_answers_concurrent_requests_over_http(model):
+    with running_server(model, "--max-chars", "4000") as url:
+        assert httpx.get(url + "/health").json()["status"] == "UP"
+
+        def ask(i):
+            text = TEXTS[i % len(TEXTS)]
+            r = httpx.post(url + "/annotate", json={"texts": [text]}, timeout=60)
+            return text, r.status_code, r.json()["docs"][0]["text"]
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(ask, range(40)))
+        assert all(status == 200 and sent == got for sent, status, got in answers)
+        # a long text in the URL of the page (percent-encoded: 9 bytes a character)
+        long_text = "患者慢性胃炎伴胃痛三天。" * 300
+        r = httpx.get(url + "/", params={"text": long_text}, timeout=120)
+        assert r.status_code == 200 and r.text.count('data-label="DIS"') >= 300
+        r = httpx.post(url + "/annotate", json={"texts": ["长" * 4001]})
+        assert r.status_code == 413
+
+
+def test_serve_refuses_a_busy_port_and_an_unknown_model(model):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = zh_medner("serve", model, "--port", port, timeout=60)
+    assert result.returncode == 1 and "choose another --port" in said(result)
+    result = zh_medner("serve", "no_such_model", timeout=60)
+    assert result.returncode == 1 and "no pipeline folder" in said(result)
+    result = zh_medner("serve", model, "--max-texts", "0", timeout=60)
+    assert result.returncode == 2  # typer refuses a limit under 1

@@ -1,0 +1,219 @@
+"""The `zh-medner` command: serve a pipeline, pre-annotate for Label Studio, annotate files.
+
+    zh-medner serve MODEL [--host 127.0.0.1] [--port 8000]
+    zh-medner pre-annotate MODEL INPUT OUTPUT.json
+    zh-medner annotate MODEL INPUT OUTPUT
+
+MODEL is an installed package name (zh_medner_trf) or a pipeline folder. Arguments are
+checked before the pipeline loads (a transformer takes seconds to load).
+"""
+
+import ipaddress
+import socket
+import sys
+from pathlib import Path
+
+import typer
+from wasabi import msg
+
+app = typer.Typer(
+    help="Chinese medical NER with zh-medner pipelines: a web service, Label Studio "
+    "pre-annotation and batch annotation.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+MODEL_HELP = "Installed package name (zh_medner_trf) or pipeline folder (pipelines/medner_trf)"
+
+
+def check_model(model: str) -> None:
+    import spacy.util
+
+    path = Path(model)
+    if path.exists():
+        if not (path / "config.cfg").is_file():
+            msg.fail(
+                f"{model}: not a pipeline folder (no config.cfg in it)",
+                "pass the folder that `spacy assemble` or `nlp.to_disk` wrote",
+                exits=1,
+            )
+    elif not spacy.util.is_package(model):
+        msg.fail(
+            f"{model}: no pipeline folder or installed package of that name",
+            "pass a folder (pipelines/medner_trf) or install the wheel "
+            "(pip install packages/zh_medner_trf-*/dist/*.whl)",
+            exits=1,
+        )
+
+
+def load_model(model: str, threads: int = 0):
+    """The pipeline, after `check_model`; `threads` > 0 sets torch's thread count."""
+    import spacy
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return spacy.load(model)
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port already in use before spending seconds loading the pipeline."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        msg.fail(f"--host {host}: {e}", "pass an address such as 127.0.0.1", exits=1)
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            msg.fail(f"{host}:{port}: {e.strerror}", "choose another --port", exits=1)
+    if not ipaddress.ip_address(address[0]).is_loopback:
+        msg.warn(
+            f"serving on {host}: reachable from other machines",
+            "the service has no authentication; put it behind your hospital's proxy",
+        )
+
+
+@app.command()
+def serve(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    max_texts: int = typer.Option(64, "--max-texts", min=1, help="Texts in one request"),
+    max_chars: int = typer.Option(10_000, "--max-chars", min=1, help="Characters in one text"),
+    max_body_bytes: int = typer.Option(
+        1_048_576, "--max-body-bytes", min=1, help="Bytes in one request body"
+    ),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+    log_level: str = typer.Option("info", "--log-level"),
+):
+    """Serve MODEL: REST API (/annotate, /meta, /health), the page (/) and Label Studio's ML
+    backend (/setup, /predict)."""
+    import uvicorn
+
+    from .api import Limits, create_app
+
+    limits = Limits(max_texts, max_chars, max_body_bytes)
+    check_model(model)
+    check_port(host, port)
+    nlp = load_model(model, threads)
+    msg.good(f"{model} loaded: {', '.join(nlp.pipe_names)}")
+    uvicorn.run(
+        create_app(nlp, limits),
+        host=host,
+        port=port,
+        log_level=log_level,
+        http="h11",
+        # GET /?text=... carries the text in the URL: percent-encoded UTF-8 is up to 9 bytes
+        # a character, and h11 refuses a request line over its buffer (16 KiB by default)
+        h11_max_incomplete_event_size=max_chars * 9 + 16_384,
+    )
+
+
+@app.command("pre-annotate")
+def pre_annotate(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    input_path: Path = typer.Argument(..., help=".txt (one text a line) or .jsonl"),
+    output_path: Path = typer.Argument(..., help="Label Studio import file (.json)"),
+    text_key: str = typer.Option("text", "--text-key", help="Text field of .jsonl records"),
+    from_name: str = typer.Option("label", "--from-name", help="name of your <Labels> tag"),
+    to_name: str = typer.Option("text", "--to-name", help="name of your <Text> tag"),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+):
+    """Write Label Studio tasks with the model's predictions, least confident first.
+
+    A task's score is the confidence of the model's least certain span decision
+    (zh_medner/serving/preannotate.py): label the low scores first.
+    """
+    from .preannotate import InputError, LabelConfig, read_records, write_tasks
+    from .preannotate import pre_annotate as run
+
+    if output_path.suffix != ".json":
+        msg.fail(f"{output_path}: OUTPUT must be a .json file (Label Studio's import)", exits=1)
+    try:
+        records = read_records(input_path, text_key)
+    except InputError as e:
+        msg.fail(str(e), exits=1)
+    check_model(model)
+    nlp = load_model(model, threads)
+    config = LabelConfig(from_name=from_name, to_name=to_name, value_key=text_key)
+    tasks = run(nlp, records, text_key, config, batch_size)
+    write_tasks(output_path, tasks)
+    scores = [t["predictions"][0].get("score") for t in tasks]
+    regions = sum(len(t["predictions"][0]["result"]) for t in tasks)
+    if scores[0] is None:
+        msg.warn("the pipeline has no span_head: no confidence, tasks keep the input order")
+    else:
+        msg.info(f"task scores {scores[0]:.3f} (first) .. {scores[-1]:.3f} (last)")
+    msg.good(f"{len(tasks)} tasks, {regions} predicted regions -> {output_path}")
+
+
+def run_annotate(
+    model: str,
+    input_path: Path,
+    output_path: Path,
+    text_key: str = "text",
+    id_key: str = "id",
+    batch_size: int = 64,
+    threads: int = 0,
+) -> None:
+    """The batch runner with a progress bar: see zh_medner/serving/batch.py."""
+    from tqdm import tqdm
+
+    from .batch import annotate_file, last_done_line
+
+    if not input_path.is_file():
+        msg.fail(f"{input_path}: no such file", exits=1)
+    check_model(model)
+    nlp = load_model(model, threads)
+    with input_path.open("rb") as f:
+        total = sum(1 for _ in f)
+    done = last_done_line(output_path)
+    bar = tqdm(total=total, initial=done, unit="rec", file=sys.stderr)
+
+    def on_error(line: int, error: str) -> None:
+        bar.write(f"{input_path}:{line}: {error}", file=sys.stderr)
+        bar.update(1)
+
+    counts = annotate_file(
+        nlp,
+        input_path,
+        output_path,
+        text_key=text_key,
+        id_key=id_key,
+        batch_size=batch_size,
+        on_error=on_error,
+        progress=bar.update,
+    )
+    bar.close()
+    msg.good(
+        f"{counts['annotated']} annotated, {counts['errors']} malformed, {counts['skipped']} "
+        f"already done -> {output_path}"
+    )
+
+
+@app.command()
+def annotate(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    input_path: Path = typer.Argument(..., help="JSONL records"),
+    output_path: Path = typer.Argument(..., help="JSONL: one line per input record"),
+    text_key: str = typer.Option("text", "--text-key"),
+    id_key: str = typer.Option(
+        "id", "--id-key", help="Copied from each input record to its output line"
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+):
+    """Write one output line per input record: {id, line, entities} or {line, error}.
+
+    Rerunning after an interruption continues after the last complete output line.
+    """
+    run_annotate(model, input_path, output_path, text_key, id_key, batch_size, threads)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,221 @@
+"""Label Studio pre-annotation: predictions with a confidence, least confident first.
+
+Confidence comes from the span head's logits (zh_medner/components/span_head.py): cell
+(t, i, d) scores the span of tokens i..i+d as type t, and a span is kept when its logit is
+above the threshold (0). Each cell is one yes/no decision, with probability
+p = sigmoid(logit - threshold) that the span is an entity of that type.
+
+- A region's score is p of its span: how sure the model is that it is right.
+- A text's score is the confidence of its least certain decision, kept or not:
+  sigmoid(min |logit - threshold|) over every span the head considered, in [0.5, 1].
+  A span kept at p = 0.55 and one rejected at p = 0.45 both give 0.55.
+
+Why the least certain decision, rather than the mean p of the kept spans: a mean over kept
+spans cannot see an entity the model almost found (a rejected span at p = 0.45 is a likely
+miss), says nothing for a text with no entity, and is pulled up by the many easy spans of a
+long text. One close call is what an annotator has to settle, so the text with the closest
+call comes first. Longer texts hold more decisions and so tend to come earlier, which is
+also where labelling time buys the most entities.
+
+Entities that only the dictionary (zh_entity_ruler) found have no logit: their regions
+carry no score and they do not change the text's score. A pipeline without a span head
+(spaCy's transition `ner`) gives no score; its tasks keep the input order.
+"""
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from ..components.span_head import NEG_INF, SPANS_KEY, SpanHead
+from ..io import TextInputError, iter_lines, write_text_atomic
+from .batch import parse_line
+
+
+class InputError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """What a Label Studio labelling config says about where the predictions go."""
+
+    from_name: str = "label"
+    to_name: str = "text"
+    value_key: str = "text"
+    labels: tuple[str, ...] = ()  # empty: keep every label
+
+
+def model_version(nlp: Language) -> str:
+    meta = nlp.meta
+    return f"{meta.get('lang', 'xx')}_{meta.get('name', 'pipeline')}-{meta.get('version', '0')}"
+
+
+def span_head(nlp: Language) -> SpanHead | None:
+    for _, proc in nlp.pipeline:
+        # by name too: a packaged pipeline may carry its own copy of the module
+        if isinstance(proc, SpanHead) or type(proc).__name__ == "SpanHead":
+            return proc
+    return None
+
+
+def _sigmoid(x: float) -> float:
+    return 0.5 * (1.0 + math.tanh(0.5 * x))  # no overflow for large |x|
+
+
+def confidences(head: SpanHead, docs: Sequence[Doc]) -> list[tuple[float, dict]]:
+    """(text score, {(start_char, end_char, label): p}) for docs already run through the pipeline.
+
+    `head.predict` reads what the encoder left on the docs (a transformer listener reads
+    doc._.trf_data), so only the span head itself runs again.
+    """
+    scores = head.model.ops.to_numpy(head.predict(list(docs)))
+    threshold = head.cfg["threshold"]
+    labels = head.labels
+    out = []
+    for i, doc in enumerate(docs):
+        cells = scores[i, :, : len(doc)] if len(doc) else numpy.zeros((0,))
+        valid = cells > NEG_INF / 2  # cells past the doc's end are no span
+        margins = numpy.abs(cells[valid] - threshold)
+        score = _sigmoid(float(margins.min())) if margins.size else 1.0
+        probs = {}
+        for t, start, dist in zip(*numpy.nonzero(valid & (cells > threshold))):
+            span = doc[int(start) : int(start + dist + 1)]
+            probs[(span.start_char, span.end_char, labels[t])] = _sigmoid(
+                float(cells[t, start, dist]) - threshold
+            )
+        out.append((score, probs))
+    return out
+
+
+def regions(doc: Doc) -> list[tuple[int, int, str, str]]:
+    """Every entity of the doc: the span group (nested included) and the flat entities (the
+    dictionary's drugs), each (start, end, label, text) once."""
+    seen = {}
+    for span in list(doc.spans.get(SPANS_KEY, [])) + list(doc.ents):
+        seen[(span.start_char, span.end_char, span.label_)] = span.text
+    return sorted(
+        ((s, e, label, text) for (s, e, label), text in seen.items()),
+        key=lambda r: (r[0], -r[1], r[2]),
+    )
+
+
+def prediction(
+    doc: Doc,
+    score: float | None,
+    probs: dict,
+    version: str,
+    config: LabelConfig = LabelConfig(),
+) -> dict:
+    """One Label Studio prediction: `labels` results over the text, with the model's score."""
+    result = []
+    for start, end, label, text in regions(doc):
+        if config.labels and label not in config.labels:
+            continue
+        item = {
+            "from_name": config.from_name,
+            "to_name": config.to_name,
+            "type": "labels",
+            "value": {"start": start, "end": end, "text": text, "labels": [label]},
+        }
+        if (start, end, label) in probs:
+            item["score"] = round(probs[(start, end, label)], 4)
+        result.append(item)
+    out = {"model_version": version, "result": result}
+    if score is not None:
+        out["score"] = round(score, 4)
+    return out
+
+
+def predict_docs(
+    nlp: Language, texts: Iterable[str], batch_size: int = 32
+) -> Iterator[tuple[Doc, float | None, dict]]:
+    """(doc, text score or None, region probabilities) for each text, in order."""
+    head = span_head(nlp)
+    batch: list[Doc] = []
+
+    def flush():
+        scored = confidences(head, batch) if head else [(None, {})] * len(batch)
+        for doc, (score, probs) in zip(batch, scored):
+            yield doc, score, probs
+        batch.clear()
+
+    for doc in nlp.pipe(texts, batch_size=batch_size):
+        batch.append(doc)
+        if len(batch) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
+def pre_annotate(
+    nlp: Language,
+    records: Sequence[dict],
+    text_key: str = "text",
+    config: LabelConfig = LabelConfig(),
+    batch_size: int = 32,
+) -> list[dict]:
+    """Label Studio tasks, least confident first (stable: ties keep the input order)."""
+    version = model_version(nlp)
+    tasks = []
+    texts = (r[text_key] for r in records)
+    for record, (doc, score, probs) in zip(records, predict_docs(nlp, texts, batch_size)):
+        tasks.append(
+            {"data": record, "predictions": [prediction(doc, score, probs, version, config)]}
+        )
+    return sorted(tasks, key=lambda t: t["predictions"][0].get("score", math.inf))
+
+
+def read_records(path: Path, text_key: str = "text") -> list[dict]:
+    """Task data from a .txt (one text a line) or .jsonl file (UTF-8; a BOM is dropped);
+    blank lines are skipped."""
+    path = Path(path)
+    if path.suffix not in (".txt", ".jsonl"):
+        raise InputError(f"{path}: INPUT must be a .txt (one text a line) or .jsonl file")
+    records = []
+    try:
+        # JSON Lines may hold a lone \r inside a string: only .txt lines split there
+        for line_no, raw in iter_lines(path, split_cr=path.suffix == ".txt"):
+            if not raw.strip():
+                continue
+            if path.suffix == ".txt":
+                records.append({text_key: raw})
+                continue
+            record, error = parse_line(raw, line_no, text_key)
+            if error:
+                hint = " (or name the text field with --text-key)" if "missing" in error else ""
+                raise InputError(f"{path}:{line_no}: {error}; fix or remove the line{hint}")
+            records.append(record)
+    except TextInputError as e:
+        raise InputError(str(e)) from None
+    if not records:
+        raise InputError(f"{path}: no text in the file")
+    return records
+
+
+def write_tasks(path: Path, tasks: list[dict]) -> None:
+    write_text_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+
+
+def parse_label_config(xml: str) -> LabelConfig:
+    """The `<Labels>` tag over a `<Text>` tag of a Label Studio labelling config."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise ValueError(f"label config is not valid XML: {e}") from e
+    texts = {el.get("name"): el for el in root.iter("Text") if el.get("name")}
+    for el in root.iter("Labels"):
+        target = el.get("toName")
+        if el.get("name") and target in texts:
+            value = texts[target].get("value", "$text")
+            labels = tuple(x.get("value") for x in el.iter("Label") if x.get("value"))
+            return LabelConfig(el.get("name"), target, value.lstrip("$"), labels)
+    raise ValueError(
+        'label config has no <Labels name=".." toName=".."> over a <Text name=".." '
+        'value="$text"/>: zh-medner predicts entity labels on text'
+    )
