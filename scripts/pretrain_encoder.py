@@ -37,7 +37,11 @@ def main(
     init_from: Path | None = typer.Option(
         None, "--init-from", help="continue pretraining a local BERT folder"
     ),
-    arch: str = typer.Option("bert", "--arch", help="bert (post-LN) or megatron-bert (pre-LN)"),
+    arch: str = typer.Option(
+        "bert",
+        "--arch",
+        help="bert (learned positions), megatron-bert (pre-LN) or roformer (rotary)",
+    ),
     layers: int = typer.Option(4, "--layers"),
     hidden: int = typer.Option(256, "--hidden"),
     heads: int = typer.Option(4, "--heads"),

@@ -38,7 +38,7 @@ HISTORY = "pretraining.json"
 EVAL_LENGTH = 128
 
 
-ARCHITECTURES = ("bert", "megatron-bert")  # post-LN (BERT's own) or pre-LN layer norm
+ARCHITECTURES = ("bert", "megatron-bert", "roformer")
 
 
 @dataclass
@@ -196,7 +196,7 @@ def masked_lm_loss(model, inputs, labels):
     """Cross-entropy over the masked positions only: the head never sees the others."""
     import torch.nn.functional as F
 
-    hidden = model.bert(input_ids=inputs).last_hidden_state
+    hidden = model.base_model(input_ids=inputs).last_hidden_state
     where = labels != IGNORE
     logits = model.cls(hidden[where])
     return F.cross_entropy(logits.float(), labels[where]), logits, labels[where]
@@ -261,7 +261,7 @@ def new_model(recipe: Recipe, vocab_size: int, streams: Streams, threads: int, l
             workers=threads,
         )
         with torch.no_grad():
-            model.bert.embeddings.word_embeddings.weight.copy_(torch.from_numpy(vectors))
+            model.base_model.embeddings.word_embeddings.weight.copy_(torch.from_numpy(vectors))
         log(f"word2vec input embeddings ({time.time() - t0:.0f} s)")
     return model
 
