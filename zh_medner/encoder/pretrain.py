@@ -147,15 +147,22 @@ def load_streams(
         str(recipe.seed),
         str(recipe.min_char_count),
     )
-    vocab_key = "\n".join(vocab) if vocab else "counted"
-    key = fingerprint(sources, vocab_key, *key_parts)
-    cached = cache_dir / f"tokens-{key}.npz"
-    if cached.exists():
+    # A resumed run passes the vocabulary its first run counted: that run's cache serves it.
+    candidates = [fingerprint(sources, "counted", *key_parts)]
+    if vocab:
+        candidates.insert(0, fingerprint(sources, "\n".join(vocab), *key_parts))
+    for key in candidates:
+        cached = cache_dir / f"tokens-{key}.npz"
+        if not cached.exists():
+            continue
         data = np.load(cached, allow_pickle=False)
+        if vocab and [str(t) for t in data["vocab"]] != vocab:
+            continue
         vocab = [str(t) for t in data["vocab"]]
         train = [data[f"train_{i}"] for i in range(len(sources))]
         log(f"token cache {cached}: {sum(len(t) for t in train):,} training tokens")
         return vocab, Streams(train, [s.weight for s in sources], data["heldout"])
+    cached = cache_dir / f"tokens-{candidates[0]}.npz"
     lines, held = [], []
     for i, source in enumerate(sources):
         t, h = read_source(source, i in heldout_sources, recipe.seed, recipe.heldout_percent)
