@@ -38,7 +38,7 @@ def main(
         None, "--init-from", help="continue pretraining a local BERT folder"
     ),
     arch: str = typer.Option(
-        "bert",
+        "roformer",
         "--arch",
         help="bert (learned positions), megatron-bert (pre-LN) or roformer (rotary)",
     ),

@@ -43,7 +43,7 @@ ARCHITECTURES = ("bert", "megatron-bert", "roformer")
 
 @dataclass
 class Recipe:
-    arch: str = "bert"
+    arch: str = "roformer"
     layers: int = 4
     hidden: int = 256
     heads: int = 4
