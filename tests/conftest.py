@@ -40,7 +40,10 @@ _NOT_COPIED = (
     "pipelines",
     "corpus",
     "packages",
-    "encoders",
+    "random-*",  # encoders/random-*: built stand-ins; the default encoder is copied
+    "checkpoint",  # an encoder's resumable pretraining state
+    ".cache",
+    ".hypothesis",
     "project.lock",
     "__pycache__",
     ".pytest_cache",
@@ -53,7 +56,7 @@ def workflow_project(tmp_path_factory):
     """A copy of the project after `spacy project run all` with a few training steps.
 
     Everything runs as a user would: convert the embedded Label Studio corpus, train
-    on the random stand-in encoder, evaluate, assemble, package, and check the
+    on the default (pretrained) encoder, evaluate, assemble, package, and check the
     wheel offline in a fresh virtual environment.
     """
     import os
