@@ -6,7 +6,7 @@ import typer
 from wasabi import msg
 
 from zh_medner.encoder.masking import lexicon_files
-from zh_medner.encoder.pretrain import Recipe, pretrain
+from zh_medner.encoder.pretrain import Recipe, pretrain, rewrite_card
 from zh_medner.encoder.text import PretrainTextError, TextSource
 
 SHARED = Path("../shared/data")
@@ -69,6 +69,7 @@ def main(
     threads: int = typer.Option(0, "--threads", help="torch threads (0: all cores)"),
     device: str = typer.Option("cpu", "--device", help="cpu, or cuda (bf16)"),
     cache_dir: Path = typer.Option(Path(".cache/pretrain"), "--cache-dir"),
+    card_only: bool = typer.Option(False, "--card-only", help="only rewrite OUTPUT/README.md"),
 ):
     recipe = Recipe(
         arch=arch,
@@ -88,9 +89,14 @@ def main(
         heldout_percent=heldout_percent,
         seed=seed,
     )
+    sources = [TextSource.parse(t) for t in text]
+    if card_only:
+        rewrite_card(output, sources)
+        msg.good(f"{output}/README.md rewritten")
+        return
     try:
         progress = pretrain(
-            [TextSource.parse(t) for t in text],
+            sources,
             output,
             minutes,
             recipe,

@@ -19,6 +19,7 @@ it) is rewritten at every checkpoint, so an interrupted run still leaves an enco
 
 import dataclasses
 import json
+import re
 import math
 import os
 import time
@@ -286,14 +287,13 @@ def model_card(
     )
     data = "\n".join(f"- `{s.path}` (sampling weight {s.weight:g})" for s in sources)
     terms = ""
-    for s in sources:
-        for cand in (s.path / "SOURCE.md", s.path.parent / "SOURCE.md"):
-            if cand.exists():
-                terms = (
-                    f"\nThe text's sources and their terms are listed in `{cand}`; "
-                    "in short, research use only.\n"
-                )
-                break
+    for cand in dict.fromkeys(
+        c for s in sources for c in (s.path / "SOURCE.md", s.path.parent / "SOURCE.md")
+    ):
+        if cand.exists():  # the sources and their terms, as the text's provider states them
+            body = cand.read_text(encoding="utf8").split("\n", 1)[-1].strip()
+            terms = f"\n### Sources and terms (from `{cand}`)\n\n{re.sub(r'^#+ ', '#### ', body, flags=re.M)}\n"
+            break
     start = (
         f"continued from `{init_from}`"
         if init_from
@@ -305,8 +305,8 @@ def model_card(
     facts = [
         (
             "shape",
-            f"{recipe.layers} layers x {recipe.hidden} hidden, {recipe.heads} heads, "
-            f"FFN {recipe.intermediate}",
+            f"{recipe.arch}, {recipe.layers} layers x {recipe.hidden} hidden, "
+            f"{recipe.heads} heads, FFN {recipe.intermediate}",
         ),
         ("start", start),
         ("masking", f"{masking}, {recipe.mask_prob:.0%}, 80/10/10, new masks every batch"),
@@ -334,7 +334,7 @@ def model_card(
         ),
     ]
     table = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in facts)
-    return f"""# {output.name}: a small Chinese character BERT for medical text
+    return f"""# {output.name}: a small Chinese character {recipe.arch} encoder for medical text
 
 Pretrained by zh-medner (`spacy project run pretrain-encoder`, `scripts/pretrain_encoder.py`) with a
 masked-LM objective. Status: **{state}**. Load it with `AutoModelForMaskedLM` (the masked-LM head is
@@ -353,6 +353,14 @@ None of the text is in this folder or in the project; the weights were learned f
 |---|---|---|---|---|
 {rows}
 """
+
+
+def rewrite_card(output: Path, sources: Sequence[TextSource]) -> None:
+    """Write the model card again from the folder's pretraining.json (a newer card template)."""
+    history = json.loads((output / HISTORY).read_text(encoding="utf8"))
+    recipe, progress = Recipe(**history["recipe"]), Progress(**history["progress"])
+    card = model_card(output, recipe, progress, sources, None, history["done"])
+    write_text_atomic(output / "README.md", card)
 
 
 def export(
