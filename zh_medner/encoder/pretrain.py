@@ -19,9 +19,9 @@ it) is rewritten at every checkpoint, so an interrupted run still leaves an enco
 
 import dataclasses
 import json
-import re
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -292,7 +292,8 @@ def model_card(
     ):
         if cand.exists():  # the sources and their terms, as the text's provider states them
             body = cand.read_text(encoding="utf8").split("\n", 1)[-1].strip()
-            terms = f"\n### Sources and terms (from `{cand}`)\n\n{re.sub(r'^#+ ', '#### ', body, flags=re.M)}\n"
+            body = re.sub(r"^#+ ", "#### ", body, flags=re.M)
+            terms = f"\n### Sources and terms (from `{cand}`)\n\n{body}\n"
             break
     start = (
         f"continued from `{init_from}`"
