@@ -152,6 +152,16 @@ def pre_annotate(
     msg.good(f"{len(tasks)} tasks, {regions} predicted regions -> {output_path}")
 
 
+def pipeline_meta(model: str) -> dict:
+    """meta.json of a pipeline folder or installed package, read without loading the pipeline."""
+    import spacy.util
+    import srsly
+
+    path = Path(model) if Path(model).exists() else spacy.util.get_package_path(model)
+    meta = path / "meta.json"
+    return srsly.read_json(meta) if meta.is_file() else {}
+
+
 def run_annotate(
     model: str,
     input_path: Path,
@@ -160,59 +170,119 @@ def run_annotate(
     id_key: str = "id",
     batch_size: int = 64,
     threads: int = 0,
+    processes: int = 1,
+    encoding: str = "utf-8",
+    restart: bool = False,
 ) -> None:
-    """The batch runner with a progress bar: see zh_medner/serving/batch.py."""
+    """The batch runner with a progress bar: see zh_medner/serving/batch.py.
+
+    Everything that can be refused is refused before the pipeline loads (seconds for a
+    transformer): the options, the paths, and whether OUTPUT can be resumed.
+    """
     from tqdm import tqdm
 
-    from .batch import annotate_file, last_done_line
+    from ..io import PathError, check_encoding
+    from .batch import (
+        annotate_file,
+        check_run_options,
+        model_id,
+        plan_run,
+        run_options,
+        start_run,
+        use_processes,
+    )
 
-    if not input_path.is_file():
-        msg.fail(f"{input_path}: no such file", exits=1)
+    try:
+        check_run_options(batch_size, processes)
+        encoding = check_encoding(encoding)
+    except ValueError as e:
+        msg.fail(str(e), exits=1)
+    if threads < 0:
+        msg.fail(f"--threads must be 0 (torch's default) or more, got {threads}", exits=1)
+    if processes > 1 and threads > 1:
+        msg.fail(
+            f"--threads {threads} with --processes {processes}: each process runs one torch "
+            "thread (more would deadlock forked workers); leave --threads out",
+            exits=1,
+        )
     check_model(model)
+    options = run_options(text_key, id_key, encoding, model_id(pipeline_meta(model)))
+    try:
+        plan = plan_run(input_path, output_path, options, restart)
+        start_run(plan)
+    except PathError as e:
+        msg.fail(str(e), exits=1)
+    if processes > 1:
+        use_processes()  # before the pipeline loads: loading runs torch ops
     nlp = load_model(model, threads)
-    with input_path.open("rb") as f:
-        total = sum(1 for _ in f)
-    done = last_done_line(output_path)
-    bar = tqdm(total=total, initial=done, unit="rec", file=sys.stderr)
+    bar = tqdm(total=plan.lines, initial=plan.done, unit="line", file=sys.stderr)
 
     def on_error(line: int, error: str) -> None:
         bar.write(f"{input_path}:{line}: {error}", file=sys.stderr)
-        bar.update(1)
 
-    counts = annotate_file(
-        nlp,
-        input_path,
-        output_path,
-        text_key=text_key,
-        id_key=id_key,
-        batch_size=batch_size,
-        on_error=on_error,
-        progress=bar.update,
-    )
+    try:
+        counts = annotate_file(
+            nlp,
+            input_path,
+            output_path,
+            text_key=text_key,
+            id_key=id_key,
+            batch_size=batch_size,
+            on_error=on_error,
+            progress=bar.update,
+            encoding=encoding,
+            n_process=processes,
+            plan=plan,
+        )
+    except PathError as e:
+        bar.close()
+        msg.fail(f"{e}; rerun the same command to resume after the last complete line", exits=1)
     bar.close()
     msg.good(
-        f"{counts['annotated']} annotated, {counts['errors']} malformed, {counts['skipped']} "
+        f"{counts['annotated']} annotated, {counts['errors']} error lines, {counts['skipped']} "
         f"already done -> {output_path}"
     )
+
+
+ENCODING_HELP = "Encoding of INPUT (gbk, gb18030, big5...); UTF-8 with or without a BOM by default"
 
 
 @app.command()
 def annotate(
     model: str = typer.Argument(..., help=MODEL_HELP),
     input_path: Path = typer.Argument(..., help="JSONL records"),
-    output_path: Path = typer.Argument(..., help="JSONL: one line per input record"),
+    output_path: Path = typer.Argument(..., help="JSONL: one line per input line"),
     text_key: str = typer.Option("text", "--text-key"),
     id_key: str = typer.Option(
         "id", "--id-key", help="Copied from each input record to its output line"
     ),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+    processes: int = typer.Option(
+        1, "--processes", min=1, help="Worker processes, one torch thread each"
+    ),
+    encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
+    restart: bool = typer.Option(
+        False, "--restart", help="Annotate from the start: replaces OUTPUT and its sidecar"
+    ),
 ):
-    """Write one output line per input record: {id, line, entities} or {line, error}.
+    """Write one output line per input line: {id, line, entities} or {line, error}.
 
-    Rerunning after an interruption continues after the last complete output line.
+    Rerunning after an interruption continues after the last complete output line;
+    OUTPUT.resume.json records the input and options, and a resume against others is refused.
     """
-    run_annotate(model, input_path, output_path, text_key, id_key, batch_size, threads)
+    run_annotate(
+        model,
+        input_path,
+        output_path,
+        text_key,
+        id_key,
+        batch_size,
+        threads,
+        processes,
+        encoding,
+        restart,
+    )
 
 
 if __name__ == "__main__":
