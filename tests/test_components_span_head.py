@@ -208,3 +208,17 @@ def test_lexicon_features_without_a_lexicon_say_how_to_give_one():
 
     with pytest.raises(ValueError, match=r"initialize.components.span_head.lexicon"):
         _set_lexicon(build_lexicon_flags(), None)
+
+
+def test_an_untrained_head_predicts_few_spans_and_never_more_than_the_cap():
+    from zh_medner.components.span_head import MAX_SPANS_PER_CHAR
+
+    nlp = blank()
+    pipe = nlp.add_pipe("span_head", config={"model": {"max_length": 8, "tok2vec": {"width": 32}}})
+    examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
+    nlp.initialize(lambda: examples)
+    doc = nlp("患者慢性胃炎伴胃痛三天。" * 20)
+    assert len(doc.spans[SPANS_KEY]) < len(doc)  # the "no span" prior
+    scores = pipe.model.ops.alloc4f(1, len(pipe.labels), len(doc), 8) + 1.0  # every cell a span
+    pipe.set_annotations([doc], scores)
+    assert len(doc.spans[SPANS_KEY]) == MAX_SPANS_PER_CHAR * len(doc)

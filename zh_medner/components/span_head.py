@@ -32,6 +32,7 @@ from thinc.types import ArgsKwargs, Floats2d, Floats4d
 
 SPANS_KEY = "sc"
 NEG_INF = -1e12  # score of the cells that are no span (past a doc's end)
+MAX_SPANS_PER_CHAR = 4  # a bound on what one doc can hold, far above any real annotation
 
 
 def flat_choice(spans: Sequence[Span], label_order: Sequence[str] = ()) -> list[Span]:
@@ -79,6 +80,9 @@ def _pointer_module(head_width: int, max_length: int):
         def build(self, n_in: int, n_types: int) -> None:
             self.qk = nn.Linear(n_in, 2 * self.head_width)
             self.bias = nn.Linear(n_in, 2 * n_types)
+            # Start with a prior of "no span" (logit about -5): random logits around 0 would
+            # keep half of all candidate spans, thousands per sentence, before training.
+            nn.init.constant_(self.bias.bias, -5.0)
 
         def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
             if self.qk is None and prefix + "qk.weight" in state_dict:
@@ -397,6 +401,12 @@ class SpanHead(TrainablePipe):
         for i, doc in enumerate(docs):
             n = len(doc)
             t, start, dist = numpy.nonzero(scores[i, :, :n] > threshold)
+            inside = start + dist < n  # the model masks the rest; scores from elsewhere may not
+            t, start, dist = t[inside], start[inside], dist[inside]
+            cap = MAX_SPANS_PER_CHAR * n
+            if len(t) > cap:  # an untrained or broken model: keep the highest-scoring spans
+                keep = numpy.argpartition(-scores[i, t, start, dist], cap)[:cap]
+                t, start, dist = t[keep], start[keep], dist[keep]
             spans = [
                 Span(doc, int(s), int(s + d + 1), label=labels[k])
                 for k, s, d in zip(t, start, dist)
