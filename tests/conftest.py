@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,15 +32,12 @@ def needs_shared(*parts: str) -> Path:
     return path
 
 
-# What a workflow run writes, and what never belongs in a copy of the project.
+# What a workflow run writes at the project root (matched there only: `zh_medner/corpus`
+# is a package, not the `corpus/` output folder), and what never belongs in a copy anywhere.
+_NOT_COPIED_AT_ROOT = ("training", "metrics", "pipelines", "corpus", "packages", "results")
 _NOT_COPIED = (
     ".venv",
     ".git",
-    "training",
-    "metrics",
-    "pipelines",
-    "corpus",
-    "packages",
     "random-*",  # encoders/random-*: built stand-ins; the default encoder is copied
     "checkpoint",  # an encoder's resumable pretraining state
     ".cache",
@@ -51,6 +49,13 @@ _NOT_COPIED = (
 )
 
 
+def _ignore_outputs(directory, names):
+    ignored = set(shutil.ignore_patterns(*_NOT_COPIED)(directory, names))
+    if Path(directory) == ROOT:
+        ignored.update(name for name in names if name in _NOT_COPIED_AT_ROOT)
+    return ignored
+
+
 @pytest.fixture(scope="session")
 def workflow_project(tmp_path_factory):
     """A copy of the project after `spacy project run all` with a few training steps.
@@ -60,12 +65,11 @@ def workflow_project(tmp_path_factory):
     wheel offline in a fresh virtual environment.
     """
     import os
-    import shutil
     import subprocess
     import sys
 
     project = tmp_path_factory.mktemp("workflow") / "zh-medner"
-    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+    shutil.copytree(ROOT, project, ignore=_ignore_outputs)
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cmd = [

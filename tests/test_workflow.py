@@ -46,6 +46,8 @@ def test_wheel_meta_declares_its_requirements(workflow_project):
     meta = srsly.read_json(next((workflow_project / "packages").glob("zh_medner_trf-*/meta.json")))
     reqs = " ".join(meta["requirements"])
     assert "spacy-transformers" in reqs
+    # the components travel inside the wheel: no requirement on the (unpublished) library
+    assert not [r for r in meta["requirements"] if r.lower().startswith(("zh-medner", "zh_medner"))]
     assert meta["name"] == "medner_trf" and meta["lang"] == "zh"
 
 
