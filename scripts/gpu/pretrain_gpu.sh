@@ -15,7 +15,7 @@ OUT=${OUT:-/tmp/gpu-out}
 MINUTES=${MINUTES:-6}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-python3 - "$OUT/medchar-bert-gpu" "$MINUTES" <<'PY'
+python3 - "$OUT/medchar-roformer-gpu" "$MINUTES" <<'PY'
 import sys
 from pathlib import Path
 
@@ -30,5 +30,5 @@ pretrain([TextSource(Path(".gpu_data"), 1.0)], out, minutes, recipe, cache_dir=P
 PY
 python3 -c "
 import sys; from transformers import AutoModelForMaskedLM
-m = AutoModelForMaskedLM.from_pretrained('$OUT/medchar-bert-gpu'); print('loads:', type(m).__name__, m.dtype)"
-ls -la "$OUT/medchar-bert-gpu"
+m = AutoModelForMaskedLM.from_pretrained('$OUT/medchar-roformer-gpu'); print('loads:', type(m).__name__, m.dtype)"
+ls -la "$OUT/medchar-roformer-gpu"
