@@ -35,7 +35,7 @@ def main(
     ),
     resume: bool = typer.Option(False, "--resume", help="continue from OUTPUT/checkpoint"),
     init_from: Path | None = typer.Option(
-        None, "--init-from", help="continue pretraining a local masked-LM folder (BERT-style or RoFormer)"
+        None, "--init-from", help="continue pretraining a local masked-LM folder (BERT or RoFormer)"
     ),
     arch: str = typer.Option(
         "roformer",
