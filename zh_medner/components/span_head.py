@@ -173,6 +173,63 @@ def _transformer_weights_only() -> None:
 
 _transformer_weights_only()
 
+# Windows per encoder forward at prediction time. spacy-transformers runs all of a batch's
+# windows in one forward: a 100,000-character record is ~1,000 windows, whose activations
+# (GBs) spill out of the caches and make the time grow faster than the text.
+PREDICT_WINDOWS = 64
+
+
+def _transformer_chunked_predict() -> None:
+    """Make spacy-transformers' shim predict in slices of PREDICT_WINDOWS windows.
+
+    Prediction only (no gradients, eval mode): an encoder's windows are independent of each
+    other, so the slices concatenated are the same output as one forward.
+    """
+    try:
+        from spacy_transformers.layers import hf_shim
+    except ImportError:
+        return
+    shim = hf_shim.HFShim
+    if getattr(shim.predict, "_zh_medner_chunked", False):
+        return
+    whole = shim.predict
+
+    def predict(self, inputs):
+        import torch
+        from thinc.api import ArgsKwargs
+
+        kwargs = inputs.kwargs
+        ids = kwargs.get("input_ids")
+        if inputs.args or not isinstance(ids, torch.Tensor) or len(ids) <= PREDICT_WINDOWS:
+            return whole(self, inputs)
+        n = len(ids)
+        parts = []
+        for i in range(0, n, PREDICT_WINDOWS):
+            part = {
+                k: v[i : i + PREDICT_WINDOWS]
+                if isinstance(v, torch.Tensor) and v.dim() and len(v) == n
+                else v
+                for k, v in kwargs.items()
+            }
+            parts.append(whole(self, ArgsKwargs(args=(), kwargs=part)))
+        first = parts[0]
+        merged = {}
+        for key in first.keys():
+            values = [p[key] for p in parts]
+            if isinstance(values[0], torch.Tensor):
+                merged[key] = torch.cat(values)
+            elif isinstance(values[0], tuple):
+                merged[key] = tuple(torch.cat(layer) for layer in zip(*values))
+            else:
+                merged[key] = values[0]
+        return type(first)(**merged)
+
+    predict._zh_medner_chunked = True
+    shim.predict = predict
+
+
+_transformer_chunked_predict()
+
 
 def _pad(model: Model, Xs: list[Floats2d], is_train: bool):
     """List of [n_i, width] -> ([batch, max n, width], lengths)."""
