@@ -14,18 +14,13 @@ from pathlib import Path
 
 import srsly
 import typer
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from wasabi import msg
 
 from zh_medner.io import write_atomic
 
 OWN_DISTRIBUTION = "zh-medner"
-
-
-def _name(requirement: str) -> str:
-    for i, char in enumerate(requirement):
-        if char in "<>=!~; [":
-            return requirement[:i].strip().lower().replace("_", "-")
-    return requirement.strip().lower().replace("_", "-")
 
 
 def main(package_dir: Path):
@@ -34,7 +29,7 @@ def main(package_dir: Path):
         msg.fail(f"{meta_path} is missing", "Run `spacy package ... --build none` first.", exits=1)
     meta = srsly.read_json(meta_path)
     requirements = meta.get("requirements", [])
-    kept = [req for req in requirements if _name(req) != OWN_DISTRIBUTION]
+    kept = [r for r in requirements if canonicalize_name(Requirement(r).name) != OWN_DISTRIBUTION]
     if kept != requirements:
         meta["requirements"] = kept
         write_atomic(meta_path, lambda tmp: srsly.write_json(tmp, meta))

@@ -196,7 +196,6 @@ def _transformer_chunked_predict() -> None:
 
     def predict(self, inputs):
         import torch
-        from thinc.api import ArgsKwargs
 
         kwargs = inputs.kwargs
         ids = kwargs.get("input_ids")
