@@ -59,6 +59,12 @@ def main(
         1.0, "--heldout-percent", help="share of the first --text's lines kept aside"
     ),
     seed: int = typer.Option(0, "--seed"),
+    precision: str = typer.Option(
+        "auto", "--precision", help="fp32, bf16, or auto (bf16 where the CPU supports it)"
+    ),
+    train_dropout: float | None = typer.Option(
+        None, "--train-dropout", help="dropout while pretraining (default: the model's own)"
+    ),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
     checkpoint_dir: Path | None = typer.Option(
         None, "--checkpoint-dir", help="default: OUTPUT/checkpoint"
@@ -88,6 +94,8 @@ def main(
         min_char_count=min_char_count,
         heldout_percent=heldout_percent,
         seed=seed,
+        precision=precision,
+        train_dropout=train_dropout,
     )
     sources = [TextSource.parse(t) for t in text]
     if card_only:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..components.precision import autocast, resolve_precision
 from ..io import write_atomic, write_text_atomic
 from .masking import IGNORE, WordSegmenter, apply_mask, choose_masked, id_to_char, read_lexicon
 from .text import PretrainTextError, TextSource, fingerprint, read_source, tokenize_lines
@@ -62,6 +63,8 @@ class Recipe:
     min_char_count: int = 3
     heldout_percent: float = 1.0
     seed: int = 0
+    precision: str = "auto"  # fp32 | bf16 | auto (bf16 autocast where the CPU supports it)
+    train_dropout: float | None = None  # dropout while pretraining; None keeps the model's
 
 
 @dataclass
@@ -210,7 +213,7 @@ def masked_lm_loss(model, inputs, labels):
     return F.cross_entropy(logits.float(), labels[where]), logits, labels[where]
 
 
-def heldout_accuracy(model, batch, device, batch_size: int = 64) -> float:
+def heldout_accuracy(model, batch, device, precision="fp32", batch_size: int = 64) -> float:
     import torch
 
     if batch is None:
@@ -222,7 +225,7 @@ def heldout_accuracy(model, batch, device, batch_size: int = 64) -> float:
         for i in range(0, len(inputs), batch_size):
             x = torch.from_numpy(inputs[i : i + batch_size]).to(device)
             y = torch.from_numpy(labels[i : i + batch_size]).to(device)
-            with _autocast(device):
+            with _autocast(device, precision):
                 _, logits, gold = masked_lm_loss(model, x, y)
             correct += int((logits.argmax(-1) == gold).sum())
             total += int(gold.numel())
@@ -230,14 +233,31 @@ def heldout_accuracy(model, batch, device, batch_size: int = 64) -> float:
     return correct / max(1, total)
 
 
-def _autocast(device):
-    import contextlib
+def training_precision(recipe: Recipe, device: str) -> str:
+    """fp32 or bf16: the recipe's precision resolved for this device (int8 cannot train)."""
+    if recipe.precision == "int8":
+        raise PretrainTextError("precision int8 is for inference only: use fp32, bf16 or auto")
+    if str(device).startswith("cuda"):
+        return "fp32" if recipe.precision == "fp32" else "bf16"
+    return resolve_precision(recipe.precision)
 
+
+def _autocast(device, precision: str):
     import torch
 
-    if str(device).startswith("cuda"):
+    if str(device).startswith("cuda") and precision == "bf16":
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return autocast(precision)
+
+
+def set_dropout(model, p: float | None) -> None:
+    """Dropout of every layer while pretraining (the saved config keeps the model's own)."""
+    from torch import nn
+
+    if p is not None:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = p
 
 
 def new_model(recipe: Recipe, vocab_size: int, streams: Streams, threads: int, log):
@@ -440,6 +460,9 @@ def pretrain(
     if state is not None:
         model.load_state_dict(state["model"])
     model.to(device).train()
+    set_dropout(model, recipe.train_dropout)
+    precision = training_precision(recipe, device)
+    log(f"precision {precision} (recipe: {recipe.precision})")
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
@@ -462,7 +485,7 @@ def pretrain(
     budget = minutes * 60.0
 
     def checkpoint(loss_avg: float, done: bool) -> None:
-        acc = heldout_accuracy(model, eval_batch, device)
+        acc = heldout_accuracy(model, eval_batch, device)  # fp32: comparable across runs
         progress.history.append(
             {
                 "step": progress.step,
@@ -511,7 +534,7 @@ def pretrain(
         lr = learning_rate(recipe, progress.seconds, budget)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with _autocast(device):
+        with _autocast(device, precision):
             loss, _, _ = masked_lm_loss(
                 model, torch.from_numpy(inputs).to(device), torch.from_numpy(labels).to(device)
             )

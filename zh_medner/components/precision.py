@@ -1,0 +1,62 @@
+"""Which arithmetic the encoder runs in on this CPU: fp32, bf16 or int8.
+
+- `bf16`: the forward runs under `torch.autocast("cpu", dtype=torch.bfloat16)`; weights,
+  gradients and the optimizer stay fp32. Fast where the CPU has AVX512-BF16 or AMX.
+- `int8`: dynamic int8 quantisation through ONNX Runtime (VNNI); inference only.
+- `auto`: the fastest this CPU supports well, `fp32` where neither feature is present.
+
+The CPU features are read from torch at run time (`cpu_features`), so a wheel built on one
+machine picks the right path on another. This file is shipped in the wheel: it imports
+nothing from `zh_medner`.
+"""
+
+import contextlib
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+# What `auto` picks, fastest first, each with the CPU feature it needs (docs/results.md).
+AUTO_ORDER = (("bf16", "bf16"), ("fp32", None))
+
+
+def _probe(name: str) -> bool:
+    import torch
+
+    check = getattr(torch.cpu, name, None)  # private probes: absent in some torch builds
+    try:
+        return bool(check()) if check is not None else False
+    except Exception:  # noqa: BLE001 - an unknown CPU is a CPU without the feature
+        return False
+
+
+def cpu_features() -> dict[str, bool]:
+    """{'bf16': fast bf16 matmuls (AVX512-BF16 or AMX), 'vnni': int8 dot products}."""
+    return {
+        "bf16": _probe("_is_avx512_bf16_supported") or _probe("_is_amx_tile_supported"),
+        "vnni": _probe("_is_vnni_supported"),
+    }
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def resolve_precision(precision: str, features: dict[str, bool] | None = None) -> str:
+    """The precision to run: `auto` becomes the first of AUTO_ORDER this CPU supports, and an
+    explicit `bf16` without CPU support falls back to fp32 (autocast would emulate it slowly)."""
+    check_precision(precision)
+    features = cpu_features() if features is None else features
+    if precision == "auto":
+        return next(p for p, need in AUTO_ORDER if need is None or features.get(need))
+    if precision == "bf16" and not features.get("bf16"):
+        return "fp32"
+    return precision
+
+
+def autocast(precision: str):
+    """The context the encoder's torch forward runs in for a resolved precision."""
+    if precision == "bf16":
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
