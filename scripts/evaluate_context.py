@@ -2,7 +2,15 @@
 
 Gold entities are set on each doc, the rules-only clinical layer of configs/assemble.cfg
 runs, and the Span extensions are compared with the gold. Prints P/R/F1 per set and
-dimension, errors per case tag and the first errors; writes the metrics as JSON.
+dimension, errors per case tag and per kind (gold -> predicted) and the first errors; writes
+the metrics as JSON.
+
+Besides the project's own JSONL sets, two public corpora are read by path (research data
+outside the project, never copied in): `--cmdd` (a folder of CMDD dialogue files; the
+patient's mentions, each dialogue given as `患者：`/`医生：` lines) and `--chip-cdee` (a
+CHIP-CDEE JSON file; core_names aligned in their text). `--part dev` is the 80% to tune on,
+`--part heldout` the 20% to score once (zh_medner/evaluation/context_corpora.py splits them by
+dialogue or text with a fixed seed). A corpus path that is absent is skipped with a warning.
 """
 
 import unicodedata
@@ -14,6 +22,7 @@ import typer
 from wasabi import msg
 
 from zh_medner.evaluation.context import DIMENSIONS, EvalDataError, read_eval_set, score_context
+from zh_medner.evaluation.context_corpora import PARTS, read_chip_cdee, read_cmdd
 from zh_medner.evaluation.gold import rules_pipeline
 
 SETS = [
@@ -39,6 +48,69 @@ def print_table(rows: Sequence[Sequence], header: Sequence[str]) -> None:
     print("\n".join(lines) + "\n")
 
 
+def load_sets(
+    eval_sets: list[Path], cmdd: Path | None, chip_cdee: Path | None, parts: list[str]
+) -> list[tuple[str, list, dict]]:
+    """(name, records, reading counts) of each set to score."""
+    sets = [(str(path), read_eval_set(path), {}) for path in eval_sets]
+    for flag, path, reader in (("cmdd", cmdd, read_cmdd), ("chip-cdee", chip_cdee, read_chip_cdee)):
+        if path is None:
+            continue
+        if not path.exists():
+            msg.warn(f"--{flag} {path} is absent: skipped (research data, read by path)")
+            continue
+        for part in parts:
+            records, stats = reader(path, part=part)
+            sets.append((f"{flag}:{part}", records, dict(stats)))
+    return sets
+
+
+def report(name: str, scores: dict, stats: dict) -> None:
+    msg.divider(f"{name}: {scores['sentences']} texts, {scores['entities']} entities")
+    if stats:
+        print(", ".join(f"{k}: {v}" for k, v in stats.items()) + "\n")
+    rows = [
+        (
+            dim,
+            f"{s['p']:.3f}",
+            f"{s['r']:.3f}",
+            f"{s['f']:.3f}",
+            s["support"],
+            s["tp"],
+            s["fp"],
+            s["fn"],
+        )
+        for dim, s in ((d, scores[d]) for d in DIMENSIONS if d in scores)
+    ]
+    print_table(rows, header=("", "P", "R", "F1", "support", "TP", "FP", "FN"))
+    case_rows = [
+        (case, c["entities"], c["errors"]) for case, c in scores["by_case"].items() if c["errors"]
+    ]
+    if case_rows:
+        print_table(
+            sorted(case_rows, key=lambda r: (-r[2], r[0]))[:15],
+            header=("case", "entities", "errors"),
+        )
+    if scores["by_kind"]:
+        print_table(
+            list(scores["by_kind"].items())[:10],
+            header=("error kind (gold -> predicted)", "errors"),
+        )
+    errors = scores["errors"]
+    if errors:
+        err_rows = [
+            (
+                e["id"],
+                (e["sentence"] or e["text"])[:40],
+                f"{e['entity']} ({e['label']})",
+                e["gold"],
+                e["predicted"],
+            )
+            for e in errors[:MAX_ERRORS_SHOWN]
+        ]
+        print_table(err_rows, header=("id", "text", "entity", "gold", "predicted"))
+
+
 def main(
     eval_sets: list[Path] = typer.Argument(
         None, help="JSONL evaluation sets (default: the project's three)"
@@ -47,58 +119,26 @@ def main(
         Path("configs/assemble.cfg"), "--config", help="the assembly config"
     ),
     rules: Path = typer.Option(Path("zh_medner/resources/context_rules_zh.json"), "--rules"),
+    cmdd: Path = typer.Option(None, "--cmdd", help="a folder of CMDD dialogue files"),
+    chip_cdee: Path = typer.Option(None, "--chip-cdee", help="a CHIP-CDEE JSON file"),
+    part: list[str] = typer.Option(
+        ["dev"], "--part", help=f"part of the corpora to score, one of {list(PARTS)}; repeatable"
+    ),
     output: Path = typer.Option(
         Path("metrics/context.json"), "--output", help="metrics JSON to write"
     ),
 ):
     """Print and save precision/recall/F1 of each context dimension on gold entities."""
-    eval_sets = eval_sets or SETS
+    eval_sets = eval_sets if eval_sets or cmdd or chip_cdee else SETS
     results = {}
     try:
         nlp = rules_pipeline(config, {"paths.context_rules": str(rules)}, exclude=["entity_ruler"])
-        for path in eval_sets:
-            results[str(path)] = score_context(nlp, read_eval_set(path), source=str(path))
+        for name, records, stats in load_sets(eval_sets or [], cmdd, chip_cdee, part):
+            scores = score_context(nlp, records, source=name)
+            report(name, scores, stats)
+            results[name] = {**scores, "read": stats}
     except (EvalDataError, ValueError, OSError) as err:
         msg.fail(str(err), exits=1)
-    for path, scores in results.items():
-        msg.divider(f"{path}: {scores['sentences']} texts, {scores['entities']} entities")
-        rows = [
-            (
-                dim,
-                f"{s['p']:.3f}",
-                f"{s['r']:.3f}",
-                f"{s['f']:.3f}",
-                s["support"],
-                s["tp"],
-                s["fp"],
-                s["fn"],
-            )
-            for dim, s in ((d, scores[d]) for d in DIMENSIONS if d in scores)
-        ]
-        print_table(rows, header=("", "P", "R", "F1", "support", "TP", "FP", "FN"))
-        case_rows = [
-            (case, c["entities"], c["errors"])
-            for case, c in scores["by_case"].items()
-            if c["errors"]
-        ]
-        if case_rows:
-            print_table(
-                sorted(case_rows, key=lambda r: (-r[2], r[0]))[:15],
-                header=("case", "entities", "errors"),
-            )
-        errors = scores["errors"]
-        if errors:
-            err_rows = [
-                (
-                    e["id"],
-                    e["text"][:40],
-                    f"{e['entity']} ({e['label']})",
-                    e["gold"],
-                    e["predicted"],
-                )
-                for e in errors[:MAX_ERRORS_SHOWN]
-            ]
-            print_table(err_rows, header=("id", "text", "entity", "gold", "predicted"))
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, results)
     msg.good(f"Saved metrics to {output}")

@@ -151,7 +151,7 @@ def score_context(
 
     Returns {dimension: {p, r, f, tp, fp, fn, support}} for negated, uncertain, family,
     historical and hypothetical, and "sentences", "entities", "by_case": {case:
-    {"entities", "errors"}}, "errors": [...].
+    {"entities", "errors"}}, "by_kind": {"gold -> predicted": count}, "errors": [...].
     """
     # a set that never states a flag (the chart negation set) is not scored on it
     annotated = [
@@ -161,6 +161,7 @@ def score_context(
     ]
     counts = {dim: Counter() for dim in annotated}
     by_case: dict[str, Counter] = defaultdict(Counter)
+    by_kind: Counter = Counter()  # "gold -> predicted" of each entity scored wrong
     errors = []
     n_ents = 0
     for index, record in enumerate(records):
@@ -179,12 +180,14 @@ def score_context(
                 counts[dim][key] += 1
             if predicted != gold:
                 by_case[record["case"]]["errors"] += 1
+                by_kind[f"{describe(gold)} -> {describe(predicted)}"] += 1
                 errors.append(
                     {
                         "id": record["id"],
                         "line": record.get("line"),
                         "case": record["case"],
                         "text": record["text"],
+                        "sentence": ent.sent.text if doc.has_annotation("SENT_START") else "",
                         "entity": ent.text,
                         "label": ent.label_,
                         "gold": describe(gold),
@@ -198,5 +201,6 @@ def score_context(
         case: {"entities": c["entities"], "errors": c["errors"]}
         for case, c in sorted(by_case.items())
     }
+    scores["by_kind"] = dict(by_kind.most_common())
     scores["errors"] = errors
     return scores
