@@ -323,6 +323,20 @@ def test_write_atomic_all_creates_or_replaces_every_file(tmp_path):
     }
 
 
+def test_write_atomic_all_never_moves_a_folder(tmp_path):
+    """A folder where a file should go is refused; it is never moved aside (hidden)."""
+    (tmp_path / "tasks.json").mkdir()
+    (tmp_path / "tasks.json" / "keep.txt").write_text("mine", encoding="utf8")
+    (tmp_path / "a").write_text("old", encoding="utf8")
+    writers = {tmp_path / n: (lambda tmp: tmp.write_text("new", encoding="utf8")) for n in ("a",)}
+    writers[tmp_path / "tasks.json"] = lambda tmp: tmp.write_text("new", encoding="utf8")
+    with pytest.raises(io.PathError, match=r"tasks.json: is a folder"):
+        io.write_atomic_all(writers)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "tasks.json"]
+    assert (tmp_path / "tasks.json" / "keep.txt").read_text(encoding="utf8") == "mine"
+    assert (tmp_path / "a").read_text(encoding="utf8") == "old"
+
+
 # --- the command line ---------------------------------------------------------------------
 
 

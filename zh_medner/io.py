@@ -254,8 +254,12 @@ def write_atomic_all(writers: Mapping[Path, Callable[[Path], None]]) -> None:
     """Write every file or none: each through a temporary beside it, then all renamed in place.
 
     A failing writer leaves every target as it was. If a rename fails part-way, the targets
-    already replaced get their old content back (each was moved aside, not deleted).
+    already replaced get their old content back (each was moved aside, not deleted). A target
+    that is a folder is refused before anything is written: a folder is never moved aside.
     """
+    for path in writers:
+        if os.path.isdir(path):
+            raise PathError(path, None, "is a folder; give a file name for the output")
     temps: dict[Path, Path] = {}
     try:
         for path, write in writers.items():
