@@ -34,7 +34,7 @@ def needs_shared(*parts: str) -> Path:
 
 # What a workflow run writes at the project root (matched there only: `zh_medner/corpus`
 # is a package, not the `corpus/` output folder), and what never belongs in a copy anywhere.
-_NOT_COPIED_AT_ROOT = ("training", "metrics", "pipelines", "corpus", "packages", "results")
+_NOT_COPIED_AT_ROOT = ("training", "metrics", "pipelines", "corpus", "packages", "results", "runs")
 _NOT_COPIED = (
     ".venv",
     ".git",

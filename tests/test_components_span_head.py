@@ -222,35 +222,3 @@ def test_an_untrained_head_predicts_few_spans_and_never_more_than_the_cap():
     scores = pipe.model.ops.alloc4f(1, len(pipe.labels), len(doc), 8) + 1.0  # every cell a span
     pipe.set_annotations([doc], scores)
     assert len(doc.spans[SPANS_KEY]) == MAX_SPANS_PER_CHAR * len(doc)
-
-
-def test_encoder_predicts_a_long_record_in_slices_with_the_same_output(tmp_path, monkeypatch):
-    """The encoder forward at prediction runs PREDICT_WINDOWS windows at a time (memory of long
-    records); the output is the same as one forward over every window."""
-    import zh_medner.components.span_head as span_head
-    from zh_medner.encoder.random_init import build_random_encoder
-
-    encoder = tmp_path / "enc"
-    build_random_encoder(encoder, seed=1, hidden=32, layers=1, heads=1, intermediate=64)
-    nlp = blank()
-    window = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 16, "stride": 12}
-    nlp.add_pipe(
-        "transformer",
-        config={"model": {"name": str(encoder), "get_spans": window, "tokenizer_config": {}}},
-    )
-    nlp.initialize()
-    trf = nlp.get_pipe("transformer")
-    doc = nlp.make_doc("患者三天前出现发热、咳嗽，考虑肺炎。" * 60)  # 1,080 characters, 90 windows
-
-    def hidden(windows_per_forward):
-        monkeypatch.setattr(span_head, "PREDICT_WINDOWS", windows_per_forward)
-        return trf.predict([doc]).model_output.last_hidden_state
-
-    from spacy_transformers.layers import hf_shim
-
-    assert getattr(hf_shim.HFShim.predict, "_zh_medner_chunked", False)
-    whole, sliced = hidden(10_000), hidden(8)
-    assert whole.shape == sliced.shape and whole.shape[0] == 90
-    numpy.testing.assert_allclose(
-        numpy.asarray(sliced.detach()), numpy.asarray(whole.detach()), atol=1e-5
-    )

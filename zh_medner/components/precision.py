@@ -14,7 +14,7 @@ import contextlib
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 # What `auto` picks, fastest first, each with the CPU feature it needs (docs/results.md).
-AUTO_ORDER = (("bf16", "bf16"), ("fp32", None))
+AUTO_ORDER = (("int8", "vnni"), ("bf16", "bf16"), ("fp32", None))
 
 
 def _probe(name: str) -> bool:
@@ -41,13 +41,22 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def resolve_precision(precision: str, features: dict[str, bool] | None = None) -> str:
-    """The precision to run: `auto` becomes the first of AUTO_ORDER this CPU supports, and an
-    explicit `bf16` without CPU support falls back to fp32 (autocast would emulate it slowly)."""
+def resolve_precision(
+    precision: str,
+    features: dict[str, bool] | None = None,
+    available: frozenset[str] | set[str] = frozenset({"fp32", "bf16"}),
+) -> str:
+    """The precision to run: `auto` becomes the first of AUTO_ORDER that this CPU supports and
+    the model has (`available`: int8 needs an exported model), and an explicit `bf16` without
+    CPU support falls back to fp32 (autocast would emulate it slowly)."""
     check_precision(precision)
     features = cpu_features() if features is None else features
     if precision == "auto":
-        return next(p for p, need in AUTO_ORDER if need is None or features.get(need))
+        return next(
+            p
+            for p, need in AUTO_ORDER
+            if p in available | {"fp32"} and (need is None or features.get(need))
+        )
     if precision == "bf16" and not features.get("bf16"):
         return "fp32"
     return precision

@@ -132,9 +132,9 @@ def _pointer_module(head_width: int, max_length: int):
 
 
 # -------------------------------------------------------------- safe loading
-# torch.load unpickles: a tampered pipeline file could run code at spacy.load. thinc and
-# spacy-transformers call it without `weights_only`, so TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in a
-# user's environment would turn the check off. Every load below asks for weights only.
+# torch.load unpickles: a tampered pipeline file could run code at spacy.load. thinc calls it
+# without `weights_only`, so TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in a user's environment would
+# turn the check off. The head's state asks for weights only (the encoder's: transformer.py).
 
 
 def _load_weights_only(module, state_bytes: bytes, device):
@@ -148,99 +148,22 @@ def _load_weights_only(module, state_bytes: bytes, device):
     return module.to(device)
 
 
-def _transformer_weights_only() -> None:
-    """Make spacy-transformers' shim load the encoder's state with weights_only=True."""
-    import types
-
-    try:
-        from spacy_transformers.layers import hf_shim
-    except ImportError:  # a pipeline without spacy-transformers
-        return
-    if isinstance(hf_shim.torch, types.ModuleType) and hf_shim.torch.__name__ == "torch":
-        torch = hf_shim.torch
-
-        class WeightsOnlyTorch(types.ModuleType):
-            def __getattr__(self, name):
-                return getattr(torch, name)
-
-            @staticmethod
-            def load(*args, **kwargs):
-                kwargs["weights_only"] = True
-                return torch.load(*args, **kwargs)
-
-        hf_shim.torch = WeightsOnlyTorch("torch.weights_only")
-
-
-_transformer_weights_only()
-
-# Windows per encoder forward at prediction time. spacy-transformers runs all of a batch's
-# windows in one forward: a 100,000-character record is ~1,000 windows, whose activations
-# (GBs) spill out of the caches and make the time grow faster than the text.
-PREDICT_WINDOWS = 64
-
-
-def _transformer_chunked_predict() -> None:
-    """Make spacy-transformers' shim predict in slices of PREDICT_WINDOWS windows.
-
-    Prediction only (no gradients, eval mode): an encoder's windows are independent of each
-    other, so the slices concatenated are the same output as one forward.
-    """
-    try:
-        from spacy_transformers.layers import hf_shim
-    except ImportError:
-        return
-    shim = hf_shim.HFShim
-    if getattr(shim.predict, "_zh_medner_chunked", False):
-        return
-    whole = shim.predict
-
-    def predict(self, inputs):
-        import torch
-
-        kwargs = inputs.kwargs
-        ids = kwargs.get("input_ids")
-        if inputs.args or not isinstance(ids, torch.Tensor) or len(ids) <= PREDICT_WINDOWS:
-            return whole(self, inputs)
-        n = len(ids)
-        parts = []
-        for i in range(0, n, PREDICT_WINDOWS):
-            part = {
-                k: v[i : i + PREDICT_WINDOWS]
-                if isinstance(v, torch.Tensor) and v.dim() and len(v) == n
-                else v
-                for k, v in kwargs.items()
-            }
-            parts.append(whole(self, ArgsKwargs(args=(), kwargs=part)))
-        first = parts[0]
-        merged = {}
-        for key in first.keys():
-            values = [p[key] for p in parts]
-            if isinstance(values[0], torch.Tensor):
-                merged[key] = torch.cat(values)
-            elif isinstance(values[0], tuple):
-                merged[key] = tuple(torch.cat(layer) for layer in zip(*values))
-            else:
-                merged[key] = values[0]
-        return type(first)(**merged)
-
-    predict._zh_medner_chunked = True
-    shim.predict = predict
-
-
-_transformer_chunked_predict()
-
-
 def _pad(model: Model, Xs: list[Floats2d], is_train: bool):
     """List of [n_i, width] -> ([batch, max n, width], lengths)."""
     lengths = model.ops.asarray1i([len(x) for x in Xs])
-    width = Xs[0].shape[1] if Xs else 0
+    # an empty doc's array may be (0, 0): the width comes from a doc that has tokens
+    width = next((x.shape[1] for x in Xs if len(x)), 0)
     n = max((len(x) for x in Xs), default=0)
     padded = model.ops.alloc3f(len(Xs), max(n, 1), width)
     for i, x in enumerate(Xs):
-        padded[i, : len(x)] = x
+        if len(x):
+            padded[i, : len(x)] = x
 
     def backprop(d_padded):
-        return [d_padded[i, : len(x)] for i, x in enumerate(Xs)]
+        return [
+            d_padded[i, : len(x)] if len(x) else model.ops.alloc2f(*x.shape)
+            for i, x in enumerate(Xs)
+        ]
 
     return (padded, lengths), backprop
 

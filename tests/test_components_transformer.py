@@ -1,0 +1,201 @@
+"""zh_medner.TransformerModel.v1 (zh_medner/components/transformer.py): bucketed prediction,
+precision (fp32, bf16, int8, auto), safe and exact saving, and no patching of spacy-transformers.
+"""
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.training import Example
+
+import zh_medner.components.precision as precision
+from zh_medner.components.span_head import SPANS_KEY
+from zh_medner.encoder.quantize import QuantizeError, add_int8_encoder, encoder_shim
+from zh_medner.encoder.random_init import build_random_encoder
+
+from .conftest import ROOT
+from .test_components_span_head import TEXTS, blank, gold_docs
+
+WINDOW = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 16, "stride": 12}
+LISTENER = {
+    "@architectures": "spacy-transformers.TransformerListener.v1",
+    "grad_factor": 1.0,
+    "pooling": {"@layers": "reduce_mean.v1"},
+    "upstream": "*",
+}
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("enc")
+    build_random_encoder(path, seed=1, hidden=32, layers=1, heads=1, intermediate=64)
+    return path
+
+
+def with_transformer(encoder, **model):
+    nlp = blank()
+    config = {"@architectures": "zh_medner.TransformerModel.v1", "name": str(encoder)}
+    nlp.add_pipe("transformer", config={"model": {**config, "get_spans": WINDOW, **model}})
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def saved(encoder, tmp_path_factory):
+    """A transformer + span head that has learnt the gold docs by heart, saved with int8."""
+    nlp = with_transformer(encoder, precision="fp32")
+    nlp.add_pipe("span_head", config={"model": {"max_length": 8, "tok2vec": LISTENER}})
+    examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(80):
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    path = tmp_path_factory.mktemp("pipeline") / "nlp"
+    nlp.to_disk(path)
+    add_int8_encoder(path)
+    return path
+
+
+def spans(nlp):
+    return [
+        {(s.start_char, s.end_char, s.label_) for s in doc.spans[SPANS_KEY]}
+        for doc in nlp.pipe(TEXTS)
+    ]
+
+
+def test_bucketed_prediction_equals_one_forward_over_every_window(encoder):
+    """Windows sorted by length, a few per forward, each slice trimmed to its longest window:
+    the same hidden states as one padded forward over all of them."""
+    nlp = with_transformer(encoder, precision="fp32")
+    nlp.initialize()
+    trf = nlp.get_pipe("transformer")
+    docs = [nlp.make_doc(t) for t in ["患者三天前出现发热。" * 20, "咳嗽", "否认高血压病史。" * 3]]
+    shim = trf.model.layers[0].shims[0]
+
+    def hidden(max_windows):
+        shim.max_windows = max_windows
+        return numpy.asarray(trf.predict(docs).model_output.last_hidden_state)
+
+    whole, sliced = hidden(10_000), hidden(3)
+    assert whole.shape == sliced.shape and whole.shape[0] > 3
+    mask = numpy.asarray(trf.predict(docs).wordpieces.attention_mask).astype(bool)
+    numpy.testing.assert_allclose(sliced[mask], whole[mask], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["fp32", "bf16", "int8", "auto"])
+def test_each_precision_loads_from_a_saved_pipeline_and_finds_the_fp32_spans(saved, name):
+    """Tolerance: on the learnt docs every precision finds exactly the fp32 spans."""
+    reference = spans(spacy.load(saved, config={"components.transformer.model.precision": "fp32"}))
+    nlp = spacy.load(saved, config={"components.transformer.model.precision": name})
+    assert nlp.config["components"]["transformer"]["model"]["precision"] == name
+    assert any(reference)
+    assert spans(nlp) == reference
+
+
+def test_auto_and_bf16_fall_back_to_fp32_on_a_cpu_without_the_features(saved, monkeypatch):
+    shim = encoder_shim(spacy.load(saved))
+    monkeypatch.setattr(precision, "cpu_features", lambda: {"bf16": False, "vnni": False})
+    import zh_medner.components.transformer as transformer
+
+    monkeypatch.setattr(transformer, "cpu_features", precision.cpu_features)
+    for name, expected in [("auto", "fp32"), ("bf16", "fp32"), ("fp32", "fp32"), ("int8", "int8")]:
+        shim.precision = name
+        assert shim.run_precision() == expected
+    monkeypatch.setattr(transformer, "cpu_features", lambda: {"bf16": True, "vnni": False})
+    shim.precision = "auto"
+    assert shim.run_precision() == "bf16"
+
+
+def test_auto_picks_int8_only_where_the_pipeline_has_it():
+    cpu = {"bf16": True, "vnni": True}
+    assert precision.resolve_precision("auto", cpu, {"fp32", "bf16", "int8"}) == "int8"
+    assert precision.resolve_precision("auto", cpu, {"fp32", "bf16"}) == "bf16"
+    with pytest.raises(ValueError, match="use one of"):
+        precision.resolve_precision("fp16", cpu)
+
+
+def test_int8_without_an_exported_encoder_says_how_to_add_it(encoder):
+    nlp = with_transformer(encoder, precision="int8")
+    with pytest.raises(ValueError, match="zh-medner export"):
+        nlp.initialize()  # its first prediction
+
+
+def test_quantising_a_pipeline_without_the_architecture_names_the_setting(tmp_path):
+    nlp = blank()
+    nlp.add_pipe("sentencizer")
+    nlp.to_disk(tmp_path / "p")
+    with pytest.raises(QuantizeError, match="no transformer/model"):
+        add_int8_encoder(tmp_path / "p")
+
+
+def test_the_saved_state_is_safetensors_and_keeps_exact_floats(saved):
+    shim = encoder_shim(spacy.load(saved))
+    assert shim._model.config.layer_norm_eps == 1e-12  # was 0.0 after a JSON round trip
+    assert shim.int8_model  # the quantised encoder travels in the same file
+    state = spacy.util.srsly.msgpack_loads(shim.to_bytes())["state"]
+    assert state[:2] != b"PK"  # not a pickle archive
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickled_state_is_loaded_weights_only(saved, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    shim = encoder_shim(spacy.load(saved))
+    msg = spacy.util.srsly.msgpack_loads(shim.to_bytes())
+    buf = io.BytesIO()
+    marker = tmp_path / "ran"
+    torch.save({"weight": _RunsCode(marker)}, buf, pickle_protocol=pickle.DEFAULT_PROTOCOL)
+    msg["state"] = buf.getvalue()
+    with pytest.raises(pickle.UnpicklingError):
+        shim.from_bytes(spacy.util.srsly.msgpack_dumps(msg))
+    assert not marker.exists()
+
+
+def run_python(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip()
+
+
+def test_importing_the_components_leaves_spacy_transformers_unpatched():
+    out = run_python(
+        "import torch\n"
+        "from spacy_transformers.layers import hf_shim\n"
+        "before = (hf_shim.torch, hf_shim.HFShim.predict, hf_shim.HFShim.from_bytes)\n"
+        "import zh_medner.components.span_head, zh_medner.components.transformer\n"
+        "after = (hf_shim.torch, hf_shim.HFShim.predict, hf_shim.HFShim.from_bytes)\n"
+        "print(before == after and hf_shim.torch is torch)"
+    )
+    assert out == "True"
+
+
+def test_the_converter_does_not_load_the_transformer_stack():
+    out = run_python(
+        "import sys\n"
+        "import zh_medner.corpus.docbin, zh_medner.annotations.cmeee\n"
+        "print(sorted(m for m in ('transformers', 'spacy_transformers') if m in sys.modules))"
+    )
+    assert out == "[]"
+
+
+def test_empty_and_blank_texts_anywhere_in_a_batch(saved):
+    """Issue 21 (5): an empty doc's hidden array is (0, 0); the head padded by its width."""
+    nlp = spacy.load(saved)
+    docs = list(nlp.pipe(["", TEXTS[0], " ", "\n", TEXTS[1], ""], batch_size=3))
+    assert [len(d.spans[SPANS_KEY]) for d in docs[2:4]] == [0, 0]
+    assert docs[1].spans[SPANS_KEY] and docs[4].spans[SPANS_KEY]
+    examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
+    examples.append(Example(nlp.make_doc(""), nlp.make_doc("")))
+    nlp.update(examples, sgd=nlp.resume_training())  # training on a batch with an empty record

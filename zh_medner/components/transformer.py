@@ -1,0 +1,243 @@
+"""`zh_medner.TransformerModel.v1`: spacy-transformers' TransformerModel.v3 with an encoder shim
+that predicts in length buckets and in a chosen precision.
+
+`ZhHFShim`, an `HFShim` subclass, adds:
+- at prediction, a batch's windows sorted by length and run `max_windows` at a time, each
+  slice trimmed to its longest window: a short note no longer pays for the longest window in
+  its batch, and a 100,000-character record does not run 1,000 windows in one forward;
+- `precision` (see precision.py): fp32, bf16 autocast, or int8 through ONNX Runtime, with the
+  quantised encoder stored beside the weights (`zh-medner export` adds it); and
+  `training_precision` for the forward in training (fp32 or bf16; weights stay fp32);
+- the state saved as safetensors and loaded without unpickling: a backport of
+  spacy-transformers #423 (older pickled states load with weights_only=True);
+- the encoder config's exact floats (upstream's JSON round trip turned layer_norm_eps 1e-12
+  into 0.0, and a zero-variance vector into NaN).
+
+This file is shipped in the wheel: it imports nothing from `zh_medner` but its siblings.
+"""
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import srsly
+from spacy.util import SimpleFrozenDict, registry
+from spacy_transformers.data_classes import HFObjects
+from spacy_transformers.layers.hf_shim import HFShim
+from spacy_transformers.layers.transformer_model import TransformerModel
+
+try:
+    from .precision import autocast, check_precision, cpu_features, resolve_precision
+except ImportError:  # `spacy package` imports each code file alone, outside its package
+    from spacy.util import import_file
+
+    _precision = import_file("precision", Path(__file__).with_name("precision.py"))
+    autocast, check_precision = _precision.autocast, _precision.check_precision
+    cpu_features, resolve_precision = _precision.cpu_features, _precision.resolve_precision
+
+PICKLE_ZIP = b"PK"  # torch.save's zip container; a safetensors state starts with its header size
+
+
+@registry.architectures("zh_medner.TransformerModel.v1")
+def build_transformer_model(
+    name: str,
+    get_spans,
+    tokenizer_config: dict = SimpleFrozenDict(),
+    transformer_config: dict = SimpleFrozenDict(),
+    precision: str = "auto",
+    training_precision: str = "fp32",
+    max_windows: int = 64,
+):
+    """TransformerModel.v3 whose encoder predicts in `precision` (auto, fp32, bf16, int8) and
+    trains in `training_precision` (fp32 or bf16), `max_windows` windows per forward."""
+    check_precision(precision)
+    if check_precision(training_precision) in ("int8", "auto"):
+        raise ValueError(f"training_precision {training_precision!r}: use fp32 or bf16")
+    model = TransformerModel(name, get_spans, dict(tokenizer_config), dict(transformer_config))
+    wrapper = model.layers[0]
+    wrapper.shims[0] = ZhHFShim(
+        wrapper.shims[0]._hfmodel,
+        precision=precision,
+        training_precision=training_precision,
+        max_windows=max_windows,
+    )
+    return model
+
+
+class ZhHFShim(HFShim):
+    def __init__(self, hfmodel, *, precision="auto", training_precision="fp32", max_windows=64):
+        super().__init__(hfmodel, grad_scaler_config={})
+        self.precision = check_precision(precision)
+        self.training_precision = training_precision
+        self.max_windows = max(1, int(max_windows))
+        self.int8_model: bytes | None = None  # the quantised ONNX encoder, if exported
+        self._session = None
+        self._session_pid = None
+
+    # ------------------------------------------------------------ precision
+
+    def available_precisions(self) -> set[str]:
+        found = {"fp32", "bf16"}
+        if self.int8_model:
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                return found
+            found.add("int8")
+        return found
+
+    def run_precision(self) -> str:
+        """The precision prediction runs in, resolved for this CPU and this pipeline."""
+        available = self.available_precisions()
+        if self.precision == "int8" and "int8" not in available:
+            raise ValueError(
+                "precision int8: this pipeline's encoder has no int8 model, or onnxruntime is "
+                "not installed. Fix: `zh-medner export PIPELINE` (adds it), `pip install "
+                "onnxruntime`, or load with precision fp32/bf16/auto."
+            )
+        return resolve_precision(self.precision, cpu_features(), available)
+
+    def _int8_session(self):
+        if self._session is None or self._session_pid != os.getpid():  # not across a fork
+            import onnxruntime as ort
+            import torch
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            options.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(
+                self.int8_model, options, providers=["CPUExecutionProvider"]
+            )
+            self._session_pid = os.getpid()
+        return self._session
+
+    # ------------------------------------------------------------ forward
+
+    def begin_update(self, inputs):
+        precision = resolve_precision(self.training_precision)
+        with autocast(precision):
+            output, backprop = super().begin_update(inputs)
+        if precision != "fp32":
+            output["last_hidden_state"] = output["last_hidden_state"].float()
+        return output, backprop
+
+    def predict(self, inputs):
+        from transformers.modeling_outputs import BaseModelOutput
+
+        kwargs = inputs.kwargs
+        ids, mask = kwargs.get("input_ids"), kwargs.get("attention_mask")
+        if inputs.args or ids is None or mask is None or ids.dim() != 2:
+            return super().predict(inputs)
+        precision = self.run_precision()
+        self._model.eval()
+        try:
+            hidden = self._predict_buckets(kwargs, ids, mask, precision)
+        finally:
+            self._model.train()
+        return BaseModelOutput(last_hidden_state=hidden)
+
+    def _predict_buckets(self, kwargs, ids, mask, precision):
+        import torch
+
+        n, seq = ids.shape
+        lengths = mask.sum(1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        out = None
+        for start in range(0, n, self.max_windows):
+            idx = order[start : start + self.max_windows]
+            cols = torch.nonzero(mask[idx].any(0))  # padding on either side stays exact
+            width = int(cols.max()) + 1 if len(cols) else 1
+            part = {k: _rows(v, idx, n, seq, width) for k, v in kwargs.items()}
+            with torch.no_grad():
+                hidden = self._forward(part, precision)
+            if out is None:
+                out = torch.zeros((n, seq, hidden.shape[-1]), dtype=torch.float32)
+            out[idx, :width] = hidden
+        return out
+
+    def _forward(self, part: dict, precision: str):
+        import torch
+
+        if precision == "int8":
+            session = self._int8_session()
+            # ids and masks as the graph's int64 (spacy-transformers passes a float mask)
+            feed = {i.name: part[i.name].cpu().long().numpy() for i in session.get_inputs()}
+            return torch.from_numpy(session.run(None, feed)[0])
+        with autocast(precision):
+            return self._model(**part).last_hidden_state.float()
+
+    # ------------------------------------------------------------ serialisation
+
+    def to_bytes(self):
+        msg = srsly.msgpack_loads(super().to_bytes())
+        if self._hfmodel.transformer is not None:
+            msg["state"] = _state_to_bytes(self._model.state_dict())
+        msg["int8_model"] = self.int8_model or b""
+        return srsly.msgpack_dumps(msg)
+
+    def from_bytes(self, bytes_data):
+        msg = srsly.msgpack_loads(bytes_data)
+        self.int8_model = msg.get("int8_model") or None
+        self._session = None
+        if not msg["config"]:
+            self._hfmodel = HFObjects(
+                None, None, None, msg["_init_tokenizer_config"], msg["_init_transformer_config"]
+            )
+            return self
+        from thinc.api import get_torch_default_device
+
+        tokenizer, vocab, config = self._read_config_and_tokenizer(msg)
+        transformer = self.model_cls.from_config(config)
+        device = get_torch_default_device()
+        transformer.load_state_dict(_state_from_bytes(msg["state"], device))
+        transformer.to(device)
+        self._hfmodel = HFObjects(tokenizer, transformer, vocab, SimpleFrozenDict(), {})
+        self._model = transformer
+        return self
+
+    def _read_config_and_tokenizer(self, msg):
+        tok_dict = dict(msg["tokenizer"])
+        tok_kwargs = tok_dict.pop("kwargs", {})
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            # stdlib json writes floats exactly (srsly's ujson rounds 1e-12 to 0.0)
+            (folder / "config.json").write_text(json.dumps(msg["config"]), encoding="utf8")
+            config = self.config_cls.from_pretrained(str(folder / "config.json"))
+            for file_name, data in tok_dict.items():
+                (folder / file_name).write_bytes(data)
+            tokenizer = self.tokenizer_cls.from_pretrained(str(folder), **tok_kwargs)
+            vocab = None
+            if hasattr(tokenizer, "vocab_file"):
+                vocab_name = tokenizer.vocab_files_names["vocab_file"]
+                vocab = (folder / vocab_name).read_bytes()
+        return tokenizer, vocab, config
+
+
+def _rows(value, idx, n: int, seq: int, width: int):
+    """One slice's rows of a per-window input, cut to `width` positions."""
+    import torch
+
+    if not isinstance(value, torch.Tensor) or value.dim() == 0 or len(value) != n:
+        return value
+    rows = value[idx]
+    return rows[:, :width] if rows.dim() >= 2 and rows.shape[1] == seq else rows
+
+
+def _state_to_bytes(state: dict) -> bytes:
+    from safetensors.torch import save
+
+    # clone: safetensors refuses tensors that share memory (tied weights)
+    return save({k: v.detach().cpu().clone().contiguous() for k, v in state.items()})
+
+
+def _state_from_bytes(data: bytes, device) -> dict:
+    """A safetensors state, or a state pickled by spacy-transformers < 2.0 (weights only)."""
+    import torch
+
+    if data[:2] == PICKLE_ZIP:
+        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    from safetensors.torch import load
+
+    return {k: v.to(device) for k, v in load(data).items()}
