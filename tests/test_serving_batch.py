@@ -18,6 +18,7 @@ import pytest
 import spacy
 from spacy.language import Language
 
+from zh_medner.io import PathError
 from zh_medner.serving import cli
 from zh_medner.serving.batch import (
     annotate_file,
@@ -26,6 +27,7 @@ from zh_medner.serving.batch import (
 )
 
 from .conftest import ROOT
+from .lock_holder import dead_holder_lock, lock_holder
 from .serving_pipeline import GOLD, save_small_pipeline
 
 TEXTS = ["患者口服阿司匹林后胃痛。", "无发热，予布洛芬混悬液。", "复查血常规。"]
@@ -279,6 +281,26 @@ def test_cli_refusals_name_the_file_without_a_traceback(ruler_model, tmp_path):
     assert f"{src}: no such file" in " ".join(result.stdout.split())  # wasabi wraps lines
 
 
+def test_a_second_run_on_the_same_output_is_refused(ruler_model, tmp_path, monkeypatch, capsys):
+    """One writer per output: while a run holds OUTPUT.lock, another is refused before it
+    loads the model or touches OUTPUT, and is told the first run's PID."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, 6)
+    annotate_file(spacy.load(ruler_model), src, out)
+    write_input(src, 8)
+    before = out.read_bytes(), sidecar_path(out).read_bytes()
+    with lock_holder(out) as first:
+        code, said = run_cli(monkeypatch, capsys, ruler_model, src, out, restart=True)
+        assert code == 1 and f"another run is writing it (process {first.pid}," in said
+        with pytest.raises(PathError, match=f"process {first.pid}"):
+            annotate_file(spacy.load(ruler_model), src, out, restart=True)
+    assert (out.read_bytes(), sidecar_path(out).read_bytes()) == before
+    dead_holder_lock(out)  # a run that died holding the lock does not block the next
+    assert annotate_file(spacy.load(ruler_model), src, out, restart=True)["annotated"] == 8
+    assert [r["line"] for r in read_output(out)] == list(range(1, 9))
+    assert not (tmp_path / "out.jsonl.lock").exists()
+
+
 # ---------------------------------------------------------------- resuming
 
 
@@ -321,9 +343,41 @@ def test_resume_refuses_other_options_or_another_model_version(
     meta = json.loads((retrained / "meta.json").read_text())
     (retrained / "meta.json").write_text(json.dumps({**meta, "version": "0.0.2"}))
     code, said = run_cli(monkeypatch, capsys, retrained, src, out)
-    assert code == 1 and "the model was 'zh_pipeline-0.0.0', now 'zh_pipeline-0.0.2'" in said
+    assert code == 1 and "the model was 'zh_pipeline-0.0.0 (sha256 " in said
+    assert "now 'zh_pipeline-0.0.2 (sha256 " in said
     # the same input and options resume (nothing left to do)
     assert annotate_file(nlp, src, out)["skipped"] == 4
+
+
+@pytest.mark.parametrize("change", ["another folder", "its rules changed"])
+def test_resume_refuses_another_model_of_the_same_name_and_version(
+    ruler_model, tmp_path, monkeypatch, capsys, change
+):
+    """The fingerprint is the model's content: name and version alone are the same for every
+    assembled folder (zh_pipeline-0.0.0)."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(src, 4)
+    model = shutil.copytree(ruler_model, tmp_path / "model")
+    annotate_file(spacy.load(model), src, out)
+    if change == "another folder":
+        other = spacy.blank("zh")
+        other.add_pipe("entity_ruler").add_patterns([{"label": "DRU", "pattern": "复查"}])
+        other.to_disk(tmp_path / "other")
+        model = tmp_path / "other"
+    else:
+        patterns = model / "entity_ruler" / "patterns.jsonl"
+        patterns.write_text(
+            patterns.read_text(encoding="utf8") + '{"label":"ITE","pattern":"血常规"}\n',
+            encoding="utf8",
+        )
+    meta = json.loads((model / "meta.json").read_text())
+    assert (meta["lang"], meta["name"], meta["version"]) == ("zh", "pipeline", "0.0.0")
+    before = out.read_bytes()
+    code, said = run_cli(monkeypatch, capsys, model, src, out)
+    assert code == 1 and "cannot resume: the model was 'zh_pipeline-0.0.0 (sha256" in said
+    with pytest.raises(PathError, match="cannot resume: the model was"):
+        annotate_file(spacy.load(model), src, out)
+    assert out.read_bytes() == before
 
 
 def test_output_that_was_not_written_by_the_command_is_not_resumed(
@@ -470,6 +524,24 @@ def test_text_over_max_length_is_an_error_line(ruler_model, tmp_path):
     rows = read_output(out)
     assert "text of 80 characters, over the pipeline's max_length of 50" in rows[1]["error"]
     assert [("error" in r) for r in rows] == [False, True, False]
+
+
+def test_a_number_over_pythons_digit_limit_is_an_error_line(ruler_model, tmp_path):
+    """json.loads raises a plain ValueError for an integer over 4,300 digits: an error line for
+    that record, and every rerun goes past it."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    huge = '{"id": ' + "9" * 5000 + ', "text": "复查血常规。"}'
+    src.write_text("\n".join([record_line(1), huge, record_line(3)]) + "\n", encoding="utf8")
+    counts = annotate_file(spacy.load(ruler_model), src, out)
+    rows = read_output(out)
+    assert counts == {"skipped": 0, "annotated": 2, "errors": 1}
+    assert rows[1]["line"] == 2 and "more than 4300 digits" in rows[1]["error"]
+    result = subprocess.run(
+        [sys.executable, "-m", "zh_medner.serving.cli", "annotate", ruler_model, src, out],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr
 
 
 def test_a_record_that_crashes_the_pipeline_costs_only_that_record(ruler_model, tmp_path):

@@ -9,8 +9,10 @@ the number of the line the record starts on). A UTF-8 BOM at the start is droppe
 Resume: a killed run continues after the last complete output line, found by reading OUTPUT
 backwards from its end (memory stays bounded on a large output); a torn last line is redone.
 OUTPUT + ".resume.json" (the sidecar) holds a fingerprint of the input (SHA-256 of its content)
-and of the options that change the output (text key, id key, encoding, model name and version):
-a resume against a changed input or other options is refused, and `restart=True` starts over.
+and of the options that change the output (text key, id key, encoding, and the model: its name,
+version and a SHA-256 of its files, model_hash.py): a resume against a changed input, other
+options or another model is refused, and `restart=True` starts over. OUTPUT + ".lock" is held
+for the run (zh_medner/locking.py): a second run on the same OUTPUT is refused.
 
 `pipe_items` is the one place texts go through the pipeline: a batch the pipeline fails on is
 retried one text at a time, so only the bad text becomes an error. The file runner and
@@ -42,6 +44,9 @@ from ..io import (
     split_outside_strings,
     write_text_atomic,
 )
+from ..json_limits import NESTED_TOO_DEEPLY, json_value_error
+from ..locking import lock_path, output_lock
+from .model_hash import nlp_fingerprint
 
 # Span extensions of the clinical context -> keys in the output
 CONTEXT_KEYS = {ext: "negated" if ext == "negex" else ext for ext in EXTENSIONS.values()}
@@ -237,7 +242,9 @@ def parse_line(raw: str, line_no: int, text_key: str) -> tuple[dict | None, str 
     except json.JSONDecodeError as e:
         return None, f"invalid JSON: {e.msg} (column {e.colno})"
     except RecursionError:
-        return None, "invalid JSON: nested too deeply"
+        return None, f"invalid JSON: {NESTED_TOO_DEEPLY}"
+    except ValueError as e:  # an integer over Python's digit limit (sys.get_int_max_str_digits)
+        return None, f"invalid JSON: {json_value_error(e)}"
     if not isinstance(record, dict):
         return None, "a record must be a JSON object"
     if not isinstance(record.get(text_key), str):
@@ -305,11 +312,6 @@ def _digest_and_lines(path: Path) -> tuple[str, int, int]:
 
 def sidecar_path(output: Path) -> Path:
     return output.with_name(output.name + SIDECAR_SUFFIX)
-
-
-def model_id(meta: dict) -> str:
-    """The pipeline's name and version, as its meta.json gives them."""
-    return f"{meta.get('lang', 'xx')}_{meta.get('name', 'pipeline')}-{meta.get('version', '0')}"
 
 
 def run_options(
@@ -455,6 +457,7 @@ def plan_run(input_path: Path, output_path: Path, options: dict, restart: bool =
     check_input(input_path)
     check_output(output_path, [input_path])
     check_output(sidecar, [input_path])
+    check_output(lock_path(output_path), [input_path])
     for path in (output_path, sidecar):
         if path.exists():
             try:  # open for writing without changing it: a read-only file fails here
@@ -571,12 +574,24 @@ def annotate_file(
     """
     check_run_options(batch_size, n_process)
     input_path, output_path = Path(input_path), Path(output_path)
-    options = run_options(text_key, id_key, encoding, model_id(nlp.meta))
-    if plan is None:
-        plan = plan_run(input_path, output_path, options, restart)
-        start_run(plan)
-    elif plan.options != options or plan.output_path != output_path:
-        raise ValueError(f"the plan is for {plan.output_path} with {plan.options}, not {options}")
+    options = run_options(text_key, id_key, encoding, nlp_fingerprint(nlp))
+    check_output(output_path, [input_path])  # before the lock file is made beside it
+    with output_lock(output_path):  # re-entrant: the command already holds it
+        if plan is None:
+            plan = plan_run(input_path, output_path, options, restart)
+            start_run(plan)
+        elif plan.options != options or plan.output_path != output_path:
+            raise ValueError(
+                f"the plan is for {plan.output_path} with {plan.options}, not {options}"
+            )
+        return _annotate_plan(nlp, plan, batch_size, on_error, progress, n_process)
+
+
+def _annotate_plan(nlp, plan: Plan, batch_size, on_error, progress, n_process) -> dict[str, int]:
+    """The run itself, under the output's lock."""
+    input_path, output_path = plan.input_path, plan.output_path
+    text_key, id_key = plan.options["text_key"], plan.options["id_key"]
+    encoding = plan.options["encoding"]
     attrs = context_attrs(nlp)
     counts = {"skipped": plan.done, "annotated": 0, "errors": 0}
     records = read_input(input_path, text_key, encoding, after=plan.done)

@@ -8,6 +8,7 @@ MODEL is an installed package name (zh_medner_trf) or a pipeline folder. Argumen
 checked before the pipeline loads (a transformer takes seconds to load).
 """
 
+import contextlib
 import ipaddress
 import socket
 import sys
@@ -179,18 +180,8 @@ def run_annotate(
     Everything that can be refused is refused before the pipeline loads (seconds for a
     transformer): the options, the paths, and whether OUTPUT can be resumed.
     """
-    from tqdm import tqdm
-
-    from ..io import PathError, check_encoding
-    from .batch import (
-        annotate_file,
-        check_run_options,
-        model_id,
-        plan_run,
-        run_options,
-        start_run,
-        use_processes,
-    )
+    from ..io import check_encoding
+    from .batch import check_run_options
 
     try:
         check_run_options(batch_size, processes)
@@ -206,12 +197,41 @@ def run_annotate(
             exits=1,
         )
     check_model(model)
-    options = run_options(text_key, id_key, encoding, model_id(pipeline_meta(model)))
+    with contextlib.ExitStack() as held:
+        plan = _plan_annotate(
+            held, model, input_path, output_path, text_key, id_key, encoding, restart
+        )
+        _run_plan(model, plan, batch_size, threads, processes)
+
+
+def _plan_annotate(held, model, input_path, output_path, text_key, id_key, encoding, restart):
+    """Check OUTPUT, take its lock (held until `held` closes), and decide what the run does."""
+    from ..io import PathError, check_output
+    from ..locking import output_lock
+    from .batch import plan_run, run_options, start_run
+    from .model_hash import model_fingerprint
+
+    options = run_options(
+        text_key, id_key, encoding, model_fingerprint(model, pipeline_meta(model))
+    )
     try:
+        check_output(output_path, [input_path])  # before the lock file is made beside it
+        held.enter_context(output_lock(output_path))
         plan = plan_run(input_path, output_path, options, restart)
         start_run(plan)
     except PathError as e:
         msg.fail(str(e), exits=1)
+    return plan
+
+
+def _run_plan(model: str, plan, batch_size: int, threads: int, processes: int) -> None:
+    """Load the pipeline and annotate, with a progress bar (OUTPUT's lock is held)."""
+    from tqdm import tqdm
+
+    from ..io import PathError
+    from .batch import annotate_file, use_processes
+
+    input_path, output_path = plan.input_path, plan.output_path
     if processes > 1:
         use_processes()  # before the pipeline loads: loading runs torch ops
     nlp = load_model(model, threads)
@@ -225,12 +245,12 @@ def run_annotate(
             nlp,
             input_path,
             output_path,
-            text_key=text_key,
-            id_key=id_key,
+            text_key=plan.options["text_key"],
+            id_key=plan.options["id_key"],
             batch_size=batch_size,
             on_error=on_error,
             progress=bar.update,
-            encoding=encoding,
+            encoding=plan.options["encoding"],
             n_process=processes,
             plan=plan,
         )
@@ -282,6 +302,26 @@ def annotate(
         processes,
         encoding,
         restart,
+    )
+
+
+@app.command()
+def export(
+    pipeline: Path = typer.Argument(..., help="Pipeline folder (pipelines/medner_trf)"),
+):
+    """Add an int8 copy of PIPELINE's encoder (ONNX Runtime dynamic quantisation) to its
+    transformer file, in place. precision "auto" runs it where the CPU has VNNI; "int8" always.
+    """
+    from ..encoder.quantize import QuantizeError, add_int8_encoder
+
+    check_model(str(pipeline))
+    try:
+        stats = add_int8_encoder(pipeline)
+    except QuantizeError as e:
+        msg.fail(str(e), exits=1)
+    msg.good(
+        f"{pipeline}: int8 encoder added ({stats['int8_bytes'] / 1e6:.1f} MB; smallest cosine "
+        f"to fp32 on sample texts {stats['min_cosine']})"
     )
 
 
