@@ -3,7 +3,6 @@ input line, resumable only against the same input and options, a bad record an e
 never the end of the run, refusals before the pipeline loads, and the same output from worker
 processes and from a Dask cluster."""
 
-import contextlib
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ from zh_medner.serving.batch import (
 )
 
 from .conftest import ROOT
-from .lock_holder import dead_holder_lock, lock_holder
+from .lock_holder import dead_holder_lock, lock_holder, read_only
 from .serving_pipeline import GOLD, save_small_pipeline
 
 TEXTS = ["患者口服阿司匹林后胃痛。", "无发热，予布洛芬混悬液。", "复查血常规。"]
@@ -176,26 +175,6 @@ def run_cli(monkeypatch, capsys, *args, **kwargs):
         cli.run_annotate(*[str(a) for a in args], **kwargs)
     captured = capsys.readouterr()
     return exit_info.value.code, " ".join((captured.out + captured.err).split())
-
-
-@contextlib.contextmanager
-def read_only(path):
-    """`path` read-only, for root too (root ignores mode bits but not the immutable flag)."""
-    if os.geteuid() != 0:
-        mode = path.stat().st_mode
-        path.chmod(0o555 if path.is_dir() else 0o444)
-        try:
-            yield
-        finally:
-            path.chmod(mode)
-        return
-    chattr = shutil.which("chattr")
-    if not chattr or subprocess.run([chattr, "+i", str(path)], capture_output=True).returncode:
-        pytest.skip("running as root on a file system without chattr +i: cannot make it read-only")
-    try:
-        yield
-    finally:
-        subprocess.run([chattr, "-i", str(path)], check=True)
 
 
 # ---------------------------------------------------------------- options and paths

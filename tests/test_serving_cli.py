@@ -1,6 +1,7 @@
 """The `zh-medner` command (zh_medner/serving/cli.py) as a user runs it: serve, pre-annotate and
 annotate, each in a subprocess; arguments are checked before the pipeline loads."""
 
+import contextlib
 import json
 import os
 import socket
@@ -11,9 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+import spacy
+
+from zh_medner.serving import cli
 
 from .browser import running_server, zh_medner_command
 from .conftest import ROOT
+from .lock_holder import lock_holder, read_only
 from .serving_pipeline import GOLD, save_small_pipeline
 
 TEXTS = [text for text, _ in GOLD] + ["口服拜阿司匹灵后胃痛。"]
@@ -82,6 +87,83 @@ def test_pre_annotate_checks_its_arguments_first(model, tmp_path, args, message)
     assert message in said(result)
     assert not (tmp_path / "out.json").exists()
     assert time.monotonic() - start < 60
+
+
+def pre_annotate_in_process(monkeypatch, *args):
+    """`zh-medner pre-annotate ARGS` in this process, the pipeline load refused: (exit code,
+    what it printed). A refusal that comes after the load fails the test."""
+    from typer.testing import CliRunner
+
+    def no_load(*a, **k):
+        raise AssertionError("the pipeline was loaded before the refusal")
+
+    monkeypatch.setattr(cli, "load_model", no_load)
+    result = CliRunner().invoke(cli.app, ["pre-annotate", *[str(a) for a in args]])
+    assert not isinstance(result.exception, AssertionError), result.exception
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("where", ["a folder", "under a file", "a read-only folder"])
+def test_pre_annotate_refuses_an_output_it_cannot_write_before_loading(
+    model, tmp_path, monkeypatch, where
+):
+    """OUTPUT is checked before the model loads; a folder in its place is never moved aside."""
+    src = tmp_path / "in.txt"
+    src.write_text("复查血常规。\n", encoding="utf8")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = {"a folder": folder, "under a file": src / "tasks.json"}.get(where, folder / "t.json")
+    if where == "a folder":
+        out = folder / "tasks.json"
+        out.mkdir()
+        (out / "mine.txt").write_text("keep", encoding="utf8")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with read_only(folder) if where == "a read-only folder" else contextlib.nullcontext():
+        code, said = pre_annotate_in_process(monkeypatch, model, src, out)
+    assert code == 1 and str(out) in said
+    message = {
+        "a folder": "is a folder",
+        "under a file": "is a file, not a folder",
+        "a read-only folder": "permission denied",
+    }[where]
+    assert message in said
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_pre_annotate_refuses_an_output_another_run_is_writing(model, tmp_path, monkeypatch):
+    src, out = tmp_path / "in.txt", tmp_path / "tasks.json"
+    src.write_text("复查血常规。\n", encoding="utf8")
+    out.write_text("[]\n", encoding="utf8")
+    with lock_holder(out) as first:
+        code, said = pre_annotate_in_process(monkeypatch, model, src, out)
+    assert code == 1 and f"another run is writing it (process {first.pid}," in said
+    assert out.read_text(encoding="utf8") == "[]\n"
+
+
+def test_pre_annotate_keeps_a_lone_surrogate_and_a_record_the_pipeline_fails_on(model, tmp_path):
+    """A lone surrogate (a JSON escape) is written back exactly; a text the pipeline fails on
+    costs only its own predictions, and the run writes every task."""
+    safe = spacy.blank(
+        "zh", config={"nlp": {"tokenizer": {"@tokenizers": "zh_medner.char_tokenizer.v1"}}}
+    )
+    safe.add_pipe("entity_ruler").add_patterns([{"label": "DRU", "pattern": "阿司匹林"}])
+    safe.to_disk(tmp_path / "safe")
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "\\ud800口服阿司匹林"}\n{"text": "复查血常规。"}\n', encoding="utf8")
+    for name, pipeline in (("safe", tmp_path / "safe"), ("small", model)):
+        out = tmp_path / f"{name}.json"
+        result = zh_medner("pre-annotate", pipeline, src, out)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, said(result)
+        tasks = json.loads(out.read_text(encoding="utf8"))
+        texts = [t["data"]["text"] for t in tasks]
+        assert sorted(texts) == sorted(["\ud800口服阿司匹林", "复查血常规。"])
+        if name == "safe":
+            drug = tasks[texts.index("\ud800口服阿司匹林")]["predictions"][0]["result"][0]["value"]
+            assert (drug["start"], drug["text"]) == (3, "阿司匹林")
+        else:  # spaCy's own Chinese tokenizer cannot hash a lone surrogate
+            assert tasks[0]["predictions"] == [] and "UnicodeEncodeError" in said(result)
+            assert "UnicodeEncodeError" in tasks[0]["meta"]["zh_medner_error"]
+            assert tasks[1]["predictions"][0]["model_version"] == "zh_medner_test-0.0.1"
 
 
 def test_annotate_command_and_the_script_give_the_same_output(model, tmp_path):

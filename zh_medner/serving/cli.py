@@ -130,27 +130,58 @@ def pre_annotate(
     A task's score is the confidence of the model's least certain span decision
     (zh_medner/serving/preannotate.py): label the low scores first.
     """
-    from .preannotate import InputError, LabelConfig, read_records, write_tasks
+    from ..io import PathError
+    from .preannotate import LabelConfig, write_tasks
     from .preannotate import pre_annotate as run
+
+    config = LabelConfig(from_name=from_name, to_name=to_name, value_key=text_key)
+    with contextlib.ExitStack() as held:
+        records = _check_pre_annotate(held, model, input_path, output_path, text_key)
+        nlp = load_model(model, threads)
+        tasks = run(nlp, records, text_key, config, batch_size)
+        try:
+            write_tasks(output_path, tasks)
+        except (PathError, OSError) as e:
+            msg.fail(f"{output_path}: cannot write it ({e})", "write to another OUTPUT", exits=1)
+    _report_tasks(tasks, output_path)
+
+
+def _report_tasks(tasks: list[dict], output_path: Path) -> None:
+    predicted = [t["predictions"][0] for t in tasks if t["predictions"]]
+    failed = [t for t in tasks if not t["predictions"]]
+    if failed:
+        first = failed[0]["meta"]["zh_medner_error"]
+        msg.warn(
+            f"{len(failed)} texts the pipeline failed on (the first: {first}): their tasks come "
+            "first, without predictions, the reason under meta.zh_medner_error"
+        )
+    scores = [p.get("score") for p in predicted]
+    if predicted and scores[0] is None:
+        msg.warn("the pipeline has no span_head: no confidence, tasks keep the input order")
+    elif predicted:
+        msg.info(f"task scores {scores[0]:.3f} (first) .. {scores[-1]:.3f} (last)")
+    regions = sum(len(p["result"]) for p in predicted)
+    msg.good(f"{len(tasks)} tasks, {regions} predicted regions -> {output_path}")
+
+
+def _check_pre_annotate(held, model: str, input_path: Path, output_path: Path, text_key: str):
+    """The records, once everything that can be refused before the model loads has passed:
+    OUTPUT (a .json file that can be written, not a folder, not the input), no other run
+    writing it (its lock is then held until `held` closes), INPUT, and MODEL."""
+    from ..io import PathError, check_output
+    from ..locking import output_lock
+    from .preannotate import InputError, read_records
 
     if output_path.suffix != ".json":
         msg.fail(f"{output_path}: OUTPUT must be a .json file (Label Studio's import)", exits=1)
     try:
+        check_output(output_path, [input_path])
+        held.enter_context(output_lock(output_path))
         records = read_records(input_path, text_key)
-    except InputError as e:
+    except (PathError, InputError) as e:
         msg.fail(str(e), exits=1)
     check_model(model)
-    nlp = load_model(model, threads)
-    config = LabelConfig(from_name=from_name, to_name=to_name, value_key=text_key)
-    tasks = run(nlp, records, text_key, config, batch_size)
-    write_tasks(output_path, tasks)
-    scores = [t["predictions"][0].get("score") for t in tasks]
-    regions = sum(len(t["predictions"][0]["result"]) for t in tasks)
-    if scores[0] is None:
-        msg.warn("the pipeline has no span_head: no confidence, tasks keep the input order")
-    else:
-        msg.info(f"task scores {scores[0]:.3f} (first) .. {scores[-1]:.3f} (last)")
-    msg.good(f"{len(tasks)} tasks, {regions} predicted regions -> {output_path}")
+    return records
 
 
 def pipeline_meta(model: str) -> dict:

@@ -35,7 +35,7 @@ from spacy.tokens import Doc
 
 from ..components.span_head import NEG_INF, SPANS_KEY, SpanHead
 from ..io import TextInputError, iter_lines, write_text_atomic
-from .batch import parse_line
+from .batch import parse_line, pipe_items
 
 
 class InputError(ValueError):
@@ -133,24 +133,63 @@ def prediction(
     return out
 
 
+def _scored(head: SpanHead | None, docs: list[Doc]) -> list[tuple[float | None, dict]]:
+    """`confidences` for a batch; a batch the head cannot score is scored doc by doc, and a doc
+    it cannot score has none (its regions are still predicted)."""
+    if head is None:
+        return [(None, {})] * len(docs)
+    try:
+        return confidences(head, docs)
+    except Exception:
+        out = []
+        for doc in docs:
+            try:
+                out.extend(confidences(head, [doc]))
+            except Exception:
+                out.append((None, {}))
+        return out
+
+
+def predict_items(
+    nlp: Language, texts: Iterable[str], batch_size: int = 32
+) -> Iterator[tuple[Doc | None, float | None, dict, str | None]]:
+    """(doc, text score or None, region probabilities, None) for each text, in order, or
+    (None, None, {}, error) for a text the pipeline fails on (batch.pipe_items: the rest of
+    its batch is not lost)."""
+    head = span_head(nlp)
+    pending: list[tuple[Doc | None, str | None]] = []
+
+    def flush():
+        docs = [doc for doc, _ in pending if doc is not None]
+        scores = iter(_scored(head, docs))
+        for doc, error in pending:
+            yield (doc, *next(scores), None) if error is None else (None, None, {}, error)
+        pending.clear()
+
+    items = ((i, text, None) for i, text in enumerate(texts))
+    for _, doc, error in pipe_items(nlp, items, batch_size):
+        pending.append((doc, error))
+        if len(pending) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
 def predict_docs(
     nlp: Language, texts: Iterable[str], batch_size: int = 32
 ) -> Iterator[tuple[Doc, float | None, dict]]:
-    """(doc, text score or None, region probabilities) for each text, in order."""
-    head = span_head(nlp)
-    batch: list[Doc] = []
+    """(doc, text score or None, region probabilities) for each text, in order; a text the
+    pipeline fails on is a ValueError naming its index."""
+    for i, (doc, score, probs, error) in enumerate(predict_items(nlp, texts, batch_size)):
+        if error is not None:
+            raise ValueError(f"texts[{i}]: {error}")
+        yield doc, score, probs
 
-    def flush():
-        scored = confidences(head, batch) if head else [(None, {})] * len(batch)
-        for doc, (score, probs) in zip(batch, scored):
-            yield doc, score, probs
-        batch.clear()
 
-    for doc in nlp.pipe(texts, batch_size=batch_size):
-        batch.append(doc)
-        if len(batch) >= batch_size:
-            yield from flush()
-    yield from flush()
+def _order(task: dict) -> float:
+    """Least confident first; a task without a prediction (the pipeline failed on its text)
+    before all, since it has to be labelled by hand."""
+    predictions = task["predictions"]
+    return predictions[0].get("score", math.inf) if predictions else -math.inf
 
 
 def pre_annotate(
@@ -160,15 +199,21 @@ def pre_annotate(
     config: LabelConfig = LabelConfig(),
     batch_size: int = 32,
 ) -> list[dict]:
-    """Label Studio tasks, least confident first (stable: ties keep the input order)."""
+    """Label Studio tasks, least confident first (stable: ties keep the input order).
+
+    A record the pipeline fails on becomes a task without predictions, first in the file, and
+    with the reason under `meta.zh_medner_error`; the other records are not lost."""
     version = model_version(nlp)
     tasks = []
     texts = (r[text_key] for r in records)
-    for record, (doc, score, probs) in zip(records, predict_docs(nlp, texts, batch_size)):
+    for record, (doc, score, probs, error) in zip(records, predict_items(nlp, texts, batch_size)):
+        if error is not None:
+            tasks.append({"data": record, "predictions": [], "meta": {"zh_medner_error": error}})
+            continue
         tasks.append(
             {"data": record, "predictions": [prediction(doc, score, probs, version, config)]}
         )
-    return sorted(tasks, key=lambda t: t["predictions"][0].get("score", math.inf))
+    return sorted(tasks, key=_order)
 
 
 def read_records(path: Path, text_key: str = "text") -> list[dict]:
@@ -199,7 +244,14 @@ def read_records(path: Path, text_key: str = "text") -> list[dict]:
 
 
 def write_tasks(path: Path, tasks: list[dict]) -> None:
-    write_text_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+    """The import file, in UTF-8; a lone surrogate in a text (a JSON escape in the input, not
+    valid Unicode) is kept exact by writing the file with JSON escapes."""
+    text = json.dumps(tasks, ensure_ascii=False, indent=1) + "\n"
+    try:
+        text.encode("utf8")
+    except UnicodeEncodeError:
+        text = json.dumps(tasks, indent=1) + "\n"
+    write_text_atomic(path, text)
 
 
 def parse_label_config(xml: str) -> LabelConfig:
