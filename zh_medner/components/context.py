@@ -14,15 +14,17 @@ record's cost grows with its length, not its square. Sentence ends are the pipel
 (`doc.sents`); clauses, register and dialogue turns are in context_scope.py.
 
 Cues overlap, since text is matched character by character: a cue that overlaps a longer cue
-is part of it (不 in 不过 'but', 吗 in 要紧吗); a cue inside a finding counts for it only if
-its rule says `inside` (不烧, 嗓子不哑), and not where a longer cue makes it part of a
-lexicalised finding (不适, 未闭); a cue that crosses a finding's edge is dropped. Two negation
+is part of it (不 in 不过 'but', 吗 in 要紧吗); a cue in a finding counts for it only where
+its rule says `inside` (不烧, 没有痰; 体重无明显变化), and not where a longer cue makes it
+part of a lexicalised finding (不适, 不舒服, 动脉导管未闭); a cue that crosses a finding's
+edge is dropped. Two negation
 cues next to one finding cancel (没有一天不头疼, 说不痒是假的).
 
 `hypothetical` is a condition or a risk (要是有肠炎, 以防感染), kept apart from `uncertain`
 (suspected, asked about). Corpora such as CMDD mark a condition uncertain: with
 `hypothetical_as_uncertain = true` a hypothetical finding is uncertain too (and stays
-hypothetical).
+hypothetical). A finding that is over or barely there (烧退了, 不怎么咳嗽) is negated by
+default; CMDD scores it as present, which `soft_negation = false` follows.
 
 Why not negspacy or medspaCy: negspacy's NegEx has one scope rule for all cues and rebuilds
 `doc[a:b].ents` per clause (quadratic: a 40,000-character record took 108 s); medspaCy 1.3
@@ -72,6 +74,7 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
 __all__ = ["EXTENSIONS", "ClinicalContext", "RulesError", "read_rules", "validate_rules"]
 RULES_FILE = "rules.json"
 REPLY_PUNCT = "，,。.！!？?～~…"
+MAX_JOIN = 3  # tokens between two items of a list (或者)
 SPANS_KEY = "sc"
 
 for _ext in EXTENSIONS.values():
@@ -100,11 +103,17 @@ def _registered(name: str):
             "register": "auto",
             "span_key": SPANS_KEY,
             "hypothetical_as_uncertain": False,
+            "soft_negation": True,
         },
     )
 )
 def make_zh_context(
-    nlp: Language, name: str, register: str, span_key: str | None, hypothetical_as_uncertain: bool
+    nlp: Language,
+    name: str,
+    register: str,
+    span_key: str | None,
+    hypothetical_as_uncertain: bool,
+    soft_negation: bool,
 ):
     return ClinicalContext(
         nlp,
@@ -112,6 +121,7 @@ def make_zh_context(
         register=register,
         span_key=span_key,
         hypothetical_as_uncertain=hypothetical_as_uncertain,
+        soft_negation=soft_negation,
     )
 
 
@@ -126,6 +136,7 @@ class ClinicalContext:
         register: str = "auto",
         span_key: str | None = SPANS_KEY,
         hypothetical_as_uncertain: bool = False,
+        soft_negation: bool = True,
     ):
         if register not in ("auto",) + REGISTERS:
             raise ValueError(
@@ -133,6 +144,7 @@ class ClinicalContext:
             )
         self.nlp, self.name, self.register, self.span_key = nlp, name, register, span_key
         self.hypothetical_as_uncertain = hypothetical_as_uncertain
+        self.soft_negation = soft_negation
         self.settings: dict | None = None
         self.matcher: PhraseMatcher | None = None
 
@@ -152,6 +164,7 @@ class ClinicalContext:
             key = f"{self.name}:{literal}"
             self._by_key[self.nlp.vocab.strings.add(key)] = rules
             self.matcher.add(key, [self.nlp.make_doc(literal)])
+        self._enumeration = set("".join(self.settings["enumeration"]))
         negative = self.settings["negative_replies"]
         positive = self.settings["positive_replies"]
         self._replies = {**dict.fromkeys(positive, False), **dict.fromkeys(negative, True)}
@@ -185,18 +198,29 @@ class ClinicalContext:
         marks = Marks(len(targets.spans))
         cues, terminations = self._cues(doc, texts, targets, scope)
         limit = self._limit(scope, terminations)
+        joined = self._joined(texts)
         for cue in cues:
-            if cue.rule.kind != "MODIFIER" or (cue.inside and not cue.rule.inside):
+            rule = cue.rule
+            if rule.kind != "MODIFIER" or (cue.inside and not rule.inside):
                 continue
-            if cue.inside:
-                hits = [i for i in cue.inside if cue.rule.applies_to(targets.spans[i].label_)]
+            if rule.soft and not self.soft_negation:
+                continue  # 烧退了: the fever was there (the cue still hides the 退 or 没 in it)
+            if cue.inside:  # 不烧, 没有痰: a finding that opens with its own negation
+                spans = targets.spans
+                hits = [
+                    i
+                    for i in cue.inside
+                    if rule.inside == "anywhere" or spans[i].start == cue.start
+                ]
+                hits = [i for i in hits if rule.applies_to(spans[i].label_)]
                 marks.add(cue, hits, hits, hits)
             else:
-                marks.add(cue, *reach(cue, targets, limit))
+                marks.add(cue, *reach(cue, targets, limit, joined))
         marks.resolve()
-        self._answer(texts, targets, scope, marks)
         if self.hypothetical_as_uncertain:
             marks.fold("HYPOTHETICAL", "UNCERTAIN")
+        marks.last_word()
+        self._answer(texts, targets, scope, marks)
         marks.write(doc, targets.spans)
         return doc
 
@@ -272,6 +296,15 @@ class ClinicalContext:
             return edge
 
         return limit
+
+    def _joined(self, texts: list[str]) -> Callable:
+        """joined(a, b): do tokens [a, b) only join the items of a list (、, 和, 或者)?"""
+        chars = self._enumeration
+
+        def joined(a: int, b: int) -> bool:
+            return b - a <= MAX_JOIN and all(texts[k] in chars for k in range(a, b))
+
+        return joined
 
     def _answer(self, texts: list[str], targets: Targets, scope: Scopes, marks: Marks) -> None:
         """A turn that opens with an answer (没有, 有的) settles what the previous speaker asked:

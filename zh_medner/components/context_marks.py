@@ -66,30 +66,42 @@ class Targets:
         return self.end_index[a:b]
 
 
-def reach(cue: Cue, targets: Targets, limits) -> tuple[list[int], list[int], list[int]]:
-    """(hits, forward hits, the nearest hit) of a cue outside findings; `limits(cue, forward)`
-    gives the end (or start) of its scope."""
-    rule, hits, nearest, forward = cue.rule, [], [], []
+def _within_gap(found: list[int], spans, at: int, gap: int, joined, forward: bool) -> list[int]:
+    """Of the findings in a cue's scope (nearest first), those it reaches with `max_gap`: the
+    first if at most `gap` tokens from the cue, then each joined to the one before by an
+    enumeration (没发烧、咳嗽; 肝炎、肝硬化都没有)."""
+    out, edge = [], at
+    for i in found:
+        span = spans[i]
+        a, b = (edge, span.start) if forward else (span.end, edge)
+        if not (b - a <= gap if not out else b <= a or joined(a, b)):
+            break
+        out.append(i)
+        edge = max(edge, span.end) if forward else min(edge, span.start)
+    return out
+
+
+def reach(cue: Cue, targets: Targets, limits, joined) -> tuple[list[int], list[int], list[int]]:
+    """(hits, forward hits, the nearest hit) of a cue outside findings. `limits(cue, forward)`
+    gives the end (or start) of its scope; `joined(a, b)`: tokens [a, b) only join a list."""
+    rule, spans, hits, nearest, forward = cue.rule, targets.spans, [], [], []
     if rule.direction != "backward":
-        hi = limits(cue, True)
+        found = targets.after(cue.end, limits(cue, True))
+        found = [i for i in found if rule.applies_to(spans[i].label_)]
+        nearest += found[:1]  # a negator next to it, gap or not (没有哪顿饭不吐的)
         if rule.max_gap is not None:
-            hi = min(hi, cue.end + rule.max_gap + 1)
-        forward = [
-            i for i in targets.after(cue.end, hi) if rule.applies_to(targets.spans[i].label_)
-        ]
-        hits += forward
-        nearest += forward[:1]
+            found = _within_gap(found, spans, cue.end, rule.max_gap, joined, True)
+        forward = found
+        hits += found
     if rule.direction in ("backward", "bidirectional") or (
         rule.direction == "nearest" and not hits
     ):
-        lo = limits(cue, False)
+        found = targets.before(limits(cue, False), cue.start)
+        found = [i for i in reversed(found) if rule.applies_to(spans[i].label_)]
+        nearest += found[:1]
         if rule.max_gap is not None:
-            lo = max(lo, cue.start - rule.max_gap - 1)
-        found = [
-            i for i in targets.before(lo, cue.start) if rule.applies_to(targets.spans[i].label_)
-        ]
+            found = _within_gap(found, spans, cue.start, rule.max_gap, joined, False)
         hits += found
-        nearest += found[-1:]
     return hits, forward, nearest
 
 
@@ -129,6 +141,15 @@ class Marks:
                 ):
                     for category in cue.rule.categories:
                         self.cues[i][category].append((cue.start, cue.end))
+
+    def last_word(self) -> None:
+        """Negated and uncertain at once: the later cue wins. 好像没有吧, 不是肺炎吧 are
+        uncertain; 问我有没有发烧，我说没有 is negated."""
+        for cues in self.cues:
+            negated, uncertain = cues[NEGATED], cues[UNCERTAIN]
+            if negated and uncertain:
+                later = max(uncertain)[0] > max(negated)[0]
+                (negated if later else uncertain).clear()
 
     def answer(self, i: int, negative: bool, cue: tuple[int, int]) -> None:
         """A reply settles a question: 没有 negates the finding asked about, 有 affirms it."""

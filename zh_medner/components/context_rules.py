@@ -11,12 +11,15 @@ A rules document is a JSON object:
     `max_scope` characters, and `max_gap`: at most that many characters between cue and
     finding (没 negates the verb right after it: 药没灌下去就吐了 leaves 吐 alone);
   - `types` (entity labels, or "*"), `register` (chart, speech or any), `unless`
-    (categories that block it: 否认高血压病史 is no history), and `inside`: the cue also
-    counts inside a finding (不烧, 嗓子不哑), unless a longer cue there makes it part of a
-    lexicalised finding (不适, 不舒服, 未闭).
+    (categories that block it: 否认高血压病史 is no history), `inside`: the cue also counts
+    in a finding, where it opens it ("start": 不烧, 没有痰) or "anywhere" (体重无明显变化),
+    unless a longer cue there makes it part of a lexicalised finding (不适, 不舒服, 未闭);
+    `soft`: a NEGATED cue of a finding that is over or barely there (烧退了, 不怎么咳嗽),
+    which counts only where the pipeline's `soft_negation` is on (the default).
 - `defaults`: direction, scope, max_scope and types of a rule that does not say.
-- `boundaries`: `clause` characters and `speech_markers` (a sentence holding one reads as
-  patient speech).
+- `boundaries`: `clause` characters, `speech_markers` (a sentence holding one reads as
+  patient speech), and the words of an `enumeration` (、, 和, 或者: a cue with `max_gap`
+  reaches every item of a list that starts within its gap).
 - `normalise`: characters matched as another (traditional 沒 as 没), so one cue serves both.
 - `dialogue`: how a dialogue comes in (`speakers` and `separators` of the prefix that opens
   each line: 医生：, 患者：), what makes the last sentence of a turn a question (`questions`:
@@ -45,9 +48,10 @@ CATEGORIES = tuple(EXTENSIONS) + (TERMINATE, PSEUDO)
 DIRECTIONS = ("forward", "backward", "bidirectional", "nearest")
 SCOPES = ("clause", "sentence")
 REGISTERS = ("any", "chart", "speech")
+INSIDE = (None, "start", "anywhere")
 RULE_KEYS = {
     "literal", "category", "direction", "scope", "max_scope", "max_gap", "types", "register",
-    "terminates", "unless", "inside", "comment",
+    "terminates", "unless", "inside", "soft", "comment",
 }  # fmt: skip
 TOP_KEYS = {"description", "defaults", "boundaries", "normalise", "dialogue", "rules"}
 DIALOGUE_KEYS = {"speakers", "separators", "questions", "negative_replies", "positive_replies"}
@@ -71,7 +75,8 @@ class Rule:
     register: str = "any"
     terminates: frozenset = frozenset(EXTENSIONS)
     unless: frozenset = frozenset()
-    inside: bool = False
+    inside: str | None = None  # "start" or "anywhere": the cue counts inside a finding
+    soft: bool = False  # a NEGATED cue of a finding over or barely there (好了, 不怎么)
 
     @property
     def kind(self) -> str:
@@ -131,8 +136,10 @@ def make_rule(rule: dict, defaults: dict, where: str) -> Rule:
     for key in ("terminates", "unless"):
         if not set(_list(rule.get(key, []))) <= set(EXTENSIONS):
             raise _fail(where, rule, f"{key} must list categories of {list(EXTENSIONS)}")
-    if not isinstance(rule.get("inside", False), bool):
-        raise _fail(where, rule, "inside must be true or false")
+    if not isinstance(rule.get("soft", False), bool):
+        raise _fail(where, rule, "soft must be true or false")
+    if rule.get("inside") not in INSIDE:
+        raise _fail(where, rule, f"inside must be one of {list(INSIDE)} (or left out)")
     return Rule(
         literals=tuple(literals),
         categories=tuple(cats),
@@ -144,7 +151,8 @@ def make_rule(rule: dict, defaults: dict, where: str) -> Rule:
         register=fields["register"][0],
         terminates=frozenset(rule.get("terminates", EXTENSIONS)),
         unless=frozenset(rule.get("unless", [])),
-        inside=rule.get("inside", False),
+        inside=rule.get("inside"),
+        soft=rule.get("soft", False),
     )
 
 
@@ -173,8 +181,10 @@ def _sections(data: dict, source: str) -> dict:
             "sentencizer (its punct_chars); remove it from the rules",
             stacklevel=2,
         )
-    if set(bounds) - {"clause", "speech_markers"}:
-        raise RulesError(f"{source}: boundaries allows only 'clause' and 'speech_markers'")
+    if set(bounds) - {"clause", "speech_markers", "enumeration"}:
+        raise RulesError(
+            f"{source}: boundaries allows only 'clause', 'speech_markers' and 'enumeration'"
+        )
     dialogue = dict(data.get("dialogue", {}))
     if set(dialogue) - DIALOGUE_KEYS:
         raise RulesError(f"{source}: dialogue allows only {sorted(DIALOGUE_KEYS)}")
@@ -187,6 +197,7 @@ def _sections(data: dict, source: str) -> dict:
     return {
         "clause": _strings(bounds.get("clause", list("，,；;：:")), source, "boundaries.clause"),
         "speech_markers": _strings(bounds.get("speech_markers", ["我"]), source, "speech_markers"),
+        "enumeration": _strings(bounds.get("enumeration", ["、"]), source, "enumeration"),
         "normalise": normalise,
         **{
             key: _strings(dialogue.get(key, []), source, f"dialogue.{key}") for key in DIALOGUE_KEYS

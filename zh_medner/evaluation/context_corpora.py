@@ -210,11 +210,11 @@ def align(
     text: str, name: str, taken: list[bool], anatomy: Sequence[str] = ()
 ) -> tuple[int, int] | None:
     """Where the finding `name` sits in `text` on characters not yet taken: with its anatomy
-    (腹 + 痛), literally, as a known alias, then fuzzily; None if nowhere."""
+    (腹 + 痛, literally or with gaps), then literally, as a known alias, then with gaps; None
+    if nowhere."""
     names = [name] + ALIASES.get(name, [])
-    tries = [(_literal, a + n) for a in anatomy for n in names if a]
+    tries = [(find, a + n) for find in (_literal, _fuzzy) for a in anatomy for n in names if a]
     tries += [(_literal, n) for n in names]
-    tries += [(_fuzzy, a + n) for a in anatomy for n in names if a]
     tries += [(_fuzzy, n) for n in names if len(n) > 1]
     for find, candidate in tries:
         span = find(text, candidate, taken)
