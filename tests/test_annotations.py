@@ -430,6 +430,52 @@ def test_malformed_input_names_file_and_line(nlp, tmp_path, fmt, content, line, 
     assert f"{path}:{line}:" in str(err.value) and fragment in str(err.value)
 
 
+HUGE = "9" * 5000
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "fmt,content,line,fragment",
+    [
+        ("jsonl", f'{{"text": "发热"}}\n{{"text": "咳嗽", "n": {HUGE}}}\n', 2, "more than 4300"),
+        ("cmeee", f'{{"text": "发热"}}\n\n{{"text": "咳嗽", "x": {DEEP}}}\n', 3, "nested too"),
+        (
+            "label-studio",
+            f'[\n {{"data": {{"text": "x"}}}},\n {{"data": {{"text": "y"}},\n  "n": {HUGE}}}\n]',
+            4,  # the number's line
+            "more than 4300 digits",
+        ),
+        ("label-studio", f'[\n {{"data": {{"text": "x"}}}},\n {DEEP}\n]', 3, "nested too"),
+        ("doccano", f'{{"text": "发热", "label": {DEEP}}}\n', 1, "nested too deeply"),
+    ],
+)
+def test_json_beyond_pythons_limits_names_file_and_line(
+    nlp, tmp_path, fmt, content, line, fragment
+):
+    """Valid JSON that Python will not read (an integer over 4,300 digits, nesting past the
+    recursion limit) is a ConversionError with file and line, not a traceback."""
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf8")
+    with pytest.raises(R.ConversionError) as err:
+        C.convert(nlp, path, fmt)
+    assert f"{path}:{line}: invalid JSON" in str(err.value) and fragment in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "content,line,fragment",
+    [
+        (f'{{\n "疾病": "DIS",\n "x": {HUGE}\n}}', 3, "more than 4300 digits"),
+        (f'\n{{"疾病": {DEEP}}}', 2, "nested too deeply"),
+    ],
+)
+def test_label_map_beyond_pythons_limits(tmp_path, content, line, fragment):
+    path = tmp_path / "map.json"
+    path.write_text(content, encoding="utf8")
+    with pytest.raises(R.ConversionError) as err:
+        read_label_map(path)
+    assert f"{path}:{line}: invalid JSON" in str(err.value) and fragment in str(err.value)
+
+
 def test_malformed_brat_line(nlp, tmp_path):
     (tmp_path / "a.txt").write_text("发热", encoding="utf8")
     (tmp_path / "a.ann").write_text("T1\tSYM 0 2\t发热\nT2\tSYM zero 2\t发热\n", encoding="utf8")

@@ -8,10 +8,12 @@ non-strict mode accepts raw control characters, as many exporters write them).
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..io import BOM, LineIndex, check_input, iter_lines, read_text, split_outside_strings
+from ..json_limits import NESTED_TOO_DEEPLY, json_value_error
 from .records import ConversionError
 
 _DECODER = json.JSONDecoder(strict=False)
@@ -50,6 +52,8 @@ def iter_json_array(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, 
                 obj, end = _DECODER.raw_decode(text, i)
             except json.JSONDecodeError as e:
                 raise ConversionError(path, lines.line(e.pos), f"invalid JSON: {e.msg}") from None
+            except (RecursionError, ValueError) as e:
+                raise beyond_limits(e, path, lines.line(limit_pos(text, i, e))) from None
             yield lines.line(i), obj
             i = skip_ws(text, end)
             if i < len(text) and text[i] == ",":
@@ -77,6 +81,27 @@ def iter_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, objec
                 raise ConversionError(
                     path, number + crs, f"invalid JSON: {e.msg} (column {e.colno})"
                 ) from None
+            except (RecursionError, ValueError) as e:
+                raise beyond_limits(e, path, number + crs) from None
+
+
+def limit_pos(text: str, start: int, e: Exception) -> int:
+    """Where the value that `beyond_limits` reports is: the long number if it is one, else
+    `start` (the value being decoded)."""
+    if isinstance(e, ValueError):
+        digits = sys.get_int_max_str_digits() + 1
+        found = re.compile(r"\d{" + str(digits) + ",}").search(text, start)
+        if found:
+            return found.start()
+    return start
+
+
+def beyond_limits(e: Exception, path: Path, line: int) -> ConversionError:
+    """The error for JSON that is valid but beyond what Python reads: nesting deeper than the
+    recursion limit, or an integer over the digit limit (see zh_medner/json_limits.py)."""
+    if isinstance(e, RecursionError):
+        return ConversionError(path, line, f"invalid JSON: {NESTED_TOO_DEEPLY}")
+    return ConversionError(path, line, f"invalid JSON: {json_value_error(e)}")
 
 
 def iter_json_records(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, object]]:

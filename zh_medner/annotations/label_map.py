@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from ..io import LineIndex, read_text
-from .json_source import check_string, short
+from .json_source import beyond_limits, check_string, limit_pos, short
 from .records import ConversionError
 
 
@@ -18,6 +18,9 @@ def read_label_map(path: Path | None, encoding: str = "utf-8") -> dict[str, str 
     except json.JSONDecodeError as e:
         line = LineIndex(text).line(e.pos)
         raise ConversionError(path, line, f"invalid JSON: {e.msg}") from None
+    except (RecursionError, ValueError) as e:
+        start = len(text) - len(text.lstrip(" \t\r\n"))
+        raise beyond_limits(e, path, LineIndex(text).line(limit_pos(text, start, e))) from None
     if not isinstance(mapping, dict):
         raise ConversionError(
             path, 1, 'a label map is a JSON object of label -> label or null, e.g. {"疾病": "DIS"}'
