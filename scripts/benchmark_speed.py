@@ -1,17 +1,17 @@
-"""Speed and memory, side by side: the same texts, the same machine, one run.
+"""Speed, memory and accuracy per precision, side by side: the same records, one run.
 
-The texts (CMeEE v1 dev notes, and long records made of consecutive notes) are cut into pieces of
-at most 126 characters (with [CLS] and [SEP], one 128-token encoder window each), sorted by
-length, and every run takes them in batches of 64:
+The records are a gold DocBin's texts (CMeEE v1 dev, else the embedded dev split), whole and in
+their own order, as a user's `nlp.pipe` gets them: no cutting, no sorting (the pipeline buckets
+windows by length itself). Every row runs in its own process, so its peak RSS and cold load time
+are its own:
 
-  (a) encoder     the pipeline's own encoder weights: tokenizer + forward pass, the ceiling
-  (b) pipeline    the assembled / packaged spaCy pipeline through nlp.pipe
-  (c) hf          transformers' pipeline("token-classification") over the same encoder weights
-                  with a token-classification head
-  (d) cnn         spaCy's CNN tok2vec + ner pipeline
+  pipeline  the assembled or packaged pipeline through nlp.pipe at each precision, scored on
+            the same gold docs (official CMeEE metric, nested included, and flat F1)
+  workers   the default precision with nlp.pipe(n_process=N), one torch thread each
+  hf        transformers' pipeline("token-classification") over the same fp32 encoder weights
+            with a token-classification head, windows of 128 tokens every 112 like the pipeline
 
-Each runs in its own process, so peak RSS and cold load time are its own. Ratios hold on noisy
-machines; absolute times do not.
+Ratios hold on noisy machines; absolute times do not.
 """
 
 import json
@@ -25,46 +25,47 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-PIECE = 126  # characters: with [CLS] and [SEP], one 128-token window
-
-
-def bench_texts(
-    cmeee_dev: Path | None, fallback: Path, n_short: int, n_long: int, long_parts: int
-) -> list[str]:
-    """Short notes, plus long records made of `long_parts` consecutive notes each."""
-    if cmeee_dev and cmeee_dev.exists():
-        with cmeee_dev.open(encoding="utf8") as f:
-            notes = [json.loads(line)["text"] for line in f]
-    else:
-        notes = [task["data"]["text"] for task in json.loads(fallback.read_text(encoding="utf8"))]
-    short = [notes[i % len(notes)] for i in range(n_short)]
-    start = n_short
-    long = [
-        "".join(notes[(start + j * long_parts + k) % len(notes)] for k in range(long_parts))
-        for j in range(n_long)
-    ]
-    return short + long
-
-
-def pieces(texts: list[str], size: int = PIECE) -> list[str]:
-    """Every text cut into pieces of at most `size` characters, shortest first."""
-    cut = [t[i : i + size] for t in texts for i in range(0, len(t), size)]
-    return sorted((p for p in cut if p.strip()), key=len)
+WINDOW, STRIDE = 128, 112  # the pipeline's strided_spans
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _torch_setup(threads: int):
+def _gold(nlp, data: str, limit: int):
+    from spacy.tokens import DocBin
+
+    docs = list(DocBin().from_disk(data).get_docs(nlp.vocab))
+    return docs[:limit] if limit else docs
+
+
+def run_pipeline(model: str, data: str, limit: int, threads: int, precision: str, procs: int):
+    import spacy
     import torch
 
-    torch.set_num_threads(threads)
-    return torch
+    from zh_medner.evaluation.ner import evaluate_ner
+
+    torch.set_num_threads(1 if procs > 1 else threads)
+    t0 = time.perf_counter()
+    config = {"components.transformer.model.precision": precision} if precision else {}
+    nlp = spacy.load(model, config=config)
+    load = time.perf_counter() - t0
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    gold = _gold(nlp, data, limit)
+    scores = evaluate_ner(nlp, gold, n_process=procs)
+    return {
+        "load_s": load,
+        "seconds": scores["seconds"],
+        "chars": sum(len(d.text) for d in gold),
+        "docs": len(gold),
+        "precision": shim.run_precision(),
+        "official_f": scores["official"]["f"],
+        "flat_f": scores["flat"]["f"],
+    }
 
 
 def export_encoder(model: str, out_dir: str, *_) -> dict:
-    """Save the pipeline's encoder weights and tokenizer as a Hugging Face folder."""
+    """The pipeline's encoder weights and tokenizer as a Hugging Face folder."""
     import spacy
 
     trf = spacy.load(model).get_pipe("transformer").model
@@ -73,191 +74,123 @@ def export_encoder(model: str, out_dir: str, *_) -> dict:
     return {}
 
 
-def run_encoder(
-    hf_dir: str, texts: list[str], threads: int, batch: int, device: str, bf16: bool
-) -> dict:
-    torch = _torch_setup(threads)
-    from transformers import AutoModel, AutoTokenizer
-
-    t0 = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
-    encoder = AutoModel.from_pretrained(hf_dir).to(device).eval()
-    load = time.perf_counter() - t0
-    spans = texts
-    t0 = time.perf_counter()
-    with (
-        torch.inference_mode(),
-        torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=bf16),
-    ):
-        for i in range(0, len(spans), batch):
-            enc = tokenizer(spans[i : i + batch], padding="longest", return_tensors="pt").to(device)
-            encoder(**enc)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-    return {"load_s": load, "seconds": time.perf_counter() - t0}
-
-
-def run_pipeline(
-    model: str, texts: list[str], threads: int, batch: int, device: str, bf16: bool
-) -> dict:
-    _torch_setup(threads)
+def run_hf(hf_dir: str, data: str, limit: int, threads: int, *_):
     import spacy
-
-    if device.startswith("cuda"):
-        spacy.require_gpu()
-    t0 = time.perf_counter()
-    nlp = spacy.load(model)
-    load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    n_ents = sum(len(doc.ents) for doc in nlp.pipe(texts, batch_size=batch))
-    return {"load_s": load, "seconds": time.perf_counter() - t0, "ents": n_ents}
-
-
-def run_hf(
-    hf_dir: str, texts: list[str], threads: int, batch: int, device: str, bf16: bool
-) -> dict:
-    torch = _torch_setup(threads)
+    import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
+    torch.set_num_threads(threads)
+    texts = [d.text for d in _gold(spacy.blank("zh"), data, limit)]
     t0 = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    tokenizer.model_max_length = WINDOW
     # the encoder's weights with a fresh head: O + B-/I- for the nine CMeEE labels
-    head = AutoModelForTokenClassification.from_pretrained(hf_dir, num_labels=1 + 2 * 9)
-    tokenizer.model_max_length = PIECE + 2
-    head = head.to(device, dtype=torch.bfloat16 if bf16 else torch.float32).eval()
+    head = AutoModelForTokenClassification.from_pretrained(hf_dir, num_labels=1 + 2 * 9).eval()
     tagger = pipeline(
         "token-classification",
         model=head,
         tokenizer=tokenizer,
         aggregation_strategy="simple",
-        device=device,
+        stride=WINDOW - STRIDE,
+        device="cpu",
     )
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    n_ents = sum(len(r) for r in tagger(texts, batch_size=batch))
-    return {"load_s": load, "seconds": time.perf_counter() - t0, "ents": n_ents}
+    for _ in tagger(texts, batch_size=64):
+        pass
+    seconds = time.perf_counter() - t0
+    chars = sum(len(t) for t in texts)
+    return {"load_s": load, "seconds": seconds, "chars": chars, "docs": len(texts)}
 
 
-RUNNERS = {
-    "export": export_encoder,
-    "encoder": run_encoder,
-    "pipeline": run_pipeline,
-    "hf": run_hf,
-    "cnn": run_pipeline,
-}
+RUNNERS = {"pipeline": run_pipeline, "export": export_encoder, "hf": run_hf}
 
 
-def _child(name, model, texts, threads, batch, device, bf16, queue):
+def _child(name, args, queue):
     try:
-        result = RUNNERS[name](model, texts, threads, batch, device, bf16)
+        result = RUNNERS[name](*args)
         result["peak_rss_mb"] = _peak_rss_mb()
         queue.put(result)
     except Exception as e:  # reported in the table, the other rows still run
         queue.put({"error": f"{type(e).__name__}: {e}"})
 
 
+def in_child(name: str, *args) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(name, args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if "seconds" in result:
+        result["chars_per_s"] = result["chars"] / result["seconds"]
+        result["docs_per_s"] = result["docs"] / result["seconds"]
+    return result
+
+
+def table(rows: dict) -> list[tuple]:
+    out = []
+    for name, r in rows.items():
+        if "error" in r:
+            out.append((name, "-", "-", "-", "-", "-", "-", "-", r["error"][:70]))
+            continue
+        f1 = [f"{100 * r[k]:.2f}" if k in r else "-" for k in ("official_f", "flat_f")]
+        out.append(
+            (name, r.get("precision", "fp32"), f"{r['chars_per_s']:.0f}",
+             f"{r['docs_per_s']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['load_s']:.1f}", *f1, "")
+        )  # fmt: skip
+    return out
+
+
 def main(
-    pipeline_path: str = typer.Option(
-        "pipelines/medner_trf", "--pipeline", help="Assembled pipeline folder or installed package"
-    ),
-    cnn: str = typer.Option(
-        "training/cmeee_cnn/model-best", "--cnn", help="CNN tok2vec + ner pipeline"
-    ),
-    cmeee_dev: Path = typer.Option(
-        Path("../shared/data/cmeee/derived/cmeee_v1_dev.jsonl"), "--cmeee-dev"
-    ),
-    fallback: Path = typer.Option(
-        Path("assets/default_corpus.label_studio.json"), "--fallback-texts"
-    ),
-    n_short: int = typer.Option(1000, "--short"),
-    n_long: int = typer.Option(20, "--long"),
-    long_parts: int = typer.Option(
-        40, "--long-parts", help="Notes concatenated into one long record"
-    ),
+    pipeline_path: str = typer.Option("pipelines/medner_trf", "--pipeline"),
+    data: Path = typer.Option(Path("corpus/cmeee/dev.spacy"), "--data", help="gold DocBin"),
+    fallback: Path = typer.Option(Path("corpus/dev.spacy"), "--fallback-data"),
+    limit: int = typer.Option(0, "--limit", help="first N records (0: all)"),
     threads: int = typer.Option(2, "--threads"),
-    batch: int = typer.Option(64, "--batch"),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
-    bf16: bool = typer.Option(False, "--bf16"),
-    only: str = typer.Option("encoder,pipeline,hf,cnn", "--only"),
+    precisions: str = typer.Option("fp32,bf16,int8,auto", "--precisions"),
+    processes: int = typer.Option(2, "--processes", help="the workers row (0: skip it)"),
+    hf: bool = typer.Option(True, "--hf/--no-hf"),
+    wheel: Path | None = typer.Option(None, "--wheel", help="report its size"),
     output: Path = typer.Option(Path("metrics/speed.json"), "--output"),
 ):
-    texts = pieces(bench_texts(cmeee_dev, fallback, n_short, n_long, long_parts))
-    chars = sum(len(t) for t in texts)
-    msg.info(
-        f"{len(texts)} pieces of at most {PIECE} characters ({n_short} notes, {n_long} records of "
-        f"{long_parts} notes), {chars} characters, batches of {batch}, {threads} threads, "
-        f"{device}{' bf16' if bf16 else ''}"
-    )
-    ctx = mp.get_context("spawn")
-
-    def in_child(name, model, payload):
-        queue = ctx.Queue()
-        proc = ctx.Process(
-            target=_child, args=(name, model, payload, threads, batch, device, bf16, queue)
+    data = data if data.exists() else fallback
+    msg.info(f"{pipeline_path} on {data} ({limit or 'all'} records, in order), {threads} threads")
+    rows = {}
+    for precision in precisions.split(","):
+        rows[f"pipeline {precision}"] = in_child(
+            "pipeline", pipeline_path, str(data), limit, threads, precision, 1
         )
-        proc.start()
-        result = queue.get()
-        proc.join()
-        return result
-
-    hf_dir = tempfile.mkdtemp(prefix="bench-encoder-")
-    exported = in_child("export", pipeline_path, hf_dir)
-    results = {}
-    for name in only.split(","):
-        model = {"cnn": cnn, "pipeline": pipeline_path}.get(name, hf_dir)
-        if name == "cnn" and not Path(cnn).exists():
-            results[name] = {"error": f"{cnn} not found (spacy project run train-cmeee-cnn)"}
-            continue
-        if name in ("encoder", "hf") and "error" in exported:
-            results[name] = exported
-            continue
-        result = in_child(name, model, texts)
-        if "seconds" in result:
-            result.update(
-                chars_per_s=chars / result["seconds"], docs_per_s=len(texts) / result["seconds"]
-            )
-        results[name] = result
-        msg.info(f"{name}: {result}")
-    rows = []
-    for name, r in results.items():
-        if "error" in r:
-            rows.append((name, "-", "-", "-", "-", r["error"][:60]))
-        else:
-            rows.append(
-                (
-                    name,
-                    f"{r['chars_per_s']:.0f}",
-                    f"{r['docs_per_s']:.1f}",
-                    f"{r['peak_rss_mb']:.0f}",
-                    f"{r['load_s']:.1f}",
-                    "",
-                )
-            )
-    msg.table(
-        rows, header=("run", "chars/s", "docs/s", "peak RSS MB", "load s", "note"), divider=True
-    )
+        msg.info(f"{precision}: {rows[f'pipeline {precision}']}")
+    if processes > 1:
+        name = f"pipeline auto, {processes} processes x 1 thread"
+        rows[name] = in_child("pipeline", pipeline_path, str(data), limit, 1, "auto", processes)
+    if hf:
+        hf_dir = tempfile.mkdtemp(prefix="bench-encoder-")
+        exported = in_child("export", pipeline_path, hf_dir)
+        rows["hf token-classification"] = exported if "error" in exported else in_child(
+            "hf", hf_dir, str(data), limit, threads
+        )  # fmt: skip
+        shutil.rmtree(hf_dir, ignore_errors=True)
+    header = ("run", "precision", "chars/s", "docs/s", "peak RSS MB", "load s", "official F1",
+              "flat F1", "note")  # fmt: skip
+    msg.table(table(rows), header=header, divider=True)
     ratios = {}
-    for num, den in (("pipeline", "encoder"), ("pipeline", "hf"), ("pipeline", "cnn")):
-        if "chars_per_s" in results.get(num, {}) and "chars_per_s" in results.get(den, {}):
-            ratios[f"{num}/{den}"] = results[num]["chars_per_s"] / results[den]["chars_per_s"]
-            msg.text(f"{num}/{den}: {ratios[f'{num}/{den}']:.2f}")
-    shutil.rmtree(hf_dir, ignore_errors=True)
+    base = rows.get("pipeline fp32", {}).get("chars_per_s")
+    for name, r in rows.items():
+        if base and "chars_per_s" in r:
+            ratios[f"{name} / pipeline fp32"] = r["chars_per_s"] / base
+    hf_speed = rows.get("hf token-classification", {}).get("chars_per_s")
+    if hf_speed and "chars_per_s" in rows.get("pipeline auto", {}):
+        ratios["pipeline auto / hf"] = rows["pipeline auto"]["chars_per_s"] / hf_speed
+    for key, value in ratios.items():
+        msg.text(f"{key}: {value:.2f}")
+    sizes = {"wheel_mb": wheel.stat().st_size / 1e6} if wheel and wheel.exists() else {}
+    if sizes:
+        msg.text(f"wheel {wheel.name}: {sizes['wheel_mb']:.1f} MB")
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(
-        json.dumps(
-            {
-                "texts": len(texts),
-                "chars": chars,
-                "threads": threads,
-                "device": device,
-                "bf16": bf16,
-                "results": results,
-                "ratios": ratios,
-            },
-            indent=2,
-        ),
-        encoding="utf8",
-    )
+    report = {"data": str(data), "threads": threads, "rows": rows, "ratios": ratios, **sizes}
+    output.write_text(json.dumps(report, indent=2), encoding="utf8")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,29 @@ import spacy  # noqa: E402
 
 TEXT = "患者否认高血压病史，3天前出现发热、咳嗽，口服阿莫西林胶囊后好转。我爸有糖尿病。"
 PIPELINE = ["transformer", "span_head", "entity_ruler", "sentencizer", "context"]
+PRECISIONS = ["fp32", "bf16", "int8", "auto"]
+
+
+def load(package: str, precision: str | None = None):
+    config = {"components.transformer.model.precision": precision} if precision else {}
+    return spacy.load(package, config=config)
+
+
+def check_precisions(package: str, texts: list[str]) -> None:
+    """Every precision loads offline from the wheel; spans compared with fp32's."""
+
+    def spans(nlp):
+        return {
+            (i, s.start_char, s.end_char, s.label_)
+            for i, d in enumerate(nlp.pipe(texts))
+            for s in d.spans.get("sc", [])
+        }
+
+    reference = spans(load(package, "fp32"))
+    for precision in PRECISIONS:
+        found = spans(load(package, precision))
+        same = len(found & reference) / max(1, len(found | reference))
+        print(f"  precision {precision}: {len(found)} spans, {same:.1%} the same as fp32")
 
 
 def check(package: str, with_library: bool) -> None:
@@ -41,8 +64,9 @@ def check(package: str, with_library: bool) -> None:
         assert importlib.util.find_spec("zh_medner") is None, (
             "the project package leaked into the check"
         )
-    nlp = spacy.load(package)
+    nlp = load(package)
     assert nlp.pipe_names == PIPELINE, nlp.pipe_names
+    check_precisions(package, [TEXT, TEXT[:20], ""])
     doc = nlp(TEXT)
     print("pipeline:", nlp.pipe_names)
     for ent in doc.ents:
@@ -74,10 +98,24 @@ def check(package: str, with_library: bool) -> None:
 
 
 def score(package: str, data: str, output: str) -> None:
+    """Official CMeEE micro P/R/F1 at the wheel's own precision, and at fp32 for the delta."""
+    result = score_at(package, data, None)
+    result["fp32"] = score_at(package, data, "fp32")
+    result["f_minus_fp32"] = result["f"] - result["fp32"]["f"]
+    with open(output, "w", encoding="utf8") as fh:
+        json.dump(result, fh, indent=2)
+    print(
+        f"installed {package} on {data}: official CMeEE P {result['p']:.3f} R {result['r']:.3f} "
+        f"F1 {result['f']:.3f} ({result['precision']}; fp32 {result['fp32']['f']:.3f}) -> {output}"
+    )
+
+
+def score_at(package: str, data: str, precision: str | None) -> dict:
     """Official CMeEE micro P/R/F1: exact (start, end, type) of every entity, nested included."""
     from spacy.tokens import DocBin
 
-    nlp = spacy.load(package)
+    nlp = load(package, precision)
+    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
     gold = list(DocBin().from_disk(data).get_docs(nlp.vocab))
     start = time.perf_counter()
     predicted = list(nlp.pipe((d.text for d in gold), batch_size=64))
@@ -94,21 +132,16 @@ def score(package: str, data: str, output: str) -> None:
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    result = {
+    return {
         "package": package,
         "data": data,
         "docs": len(gold),
+        "precision": shim.run_precision(),
         "p": prec,
         "r": rec,
         "f": f,
         "chars_per_second": sum(len(d.text) for d in gold) / seconds,
     }
-    with open(output, "w", encoding="utf8") as fh:
-        json.dump(result, fh, indent=2)
-    print(
-        f"installed {package} on {data}: official CMeEE "
-        f"P {prec:.3f} R {rec:.3f} F1 {f:.3f} -> {output}"
-    )
 
 
 if __name__ == "__main__":

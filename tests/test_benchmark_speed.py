@@ -1,24 +1,36 @@
-"""The speed benchmark measures the encoder on the same windows as the pipeline."""
+"""The speed benchmark: records in their own order, one row per precision, scored on gold."""
 
-from .conftest import ROOT, load_script
+import importlib
+import json
 
-bench = load_script("benchmark_speed")
+from spacy.tokens import DocBin
 
-
-def test_pieces_are_at_most_126_characters_sorted_and_lossless():
-    texts = ["甲" * 300, "乙" * 5, "丙" * 126]
-    cut = bench.pieces(texts)
-    assert [len(p) for p in cut] == [5, 48, 126, 126, 126]
-    assert sorted("".join(cut)) == sorted("".join(texts))
+from .conftest import ROOT
+from .test_components_span_head import blank, gold_docs
+from .test_components_transformer import encoder, saved  # noqa: F401 (fixtures)
 
 
-def test_bench_texts_mix_short_notes_and_long_records(tmp_path):
-    texts = bench.bench_texts(
-        None,
-        ROOT / "assets" / "default_corpus.label_studio.json",
-        n_short=10,
-        n_long=2,
-        long_parts=5,
+def test_one_row_per_precision_with_its_speed_and_scores(saved, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # rows run in spawned processes
+    bench = importlib.import_module("benchmark_speed")
+    gold = tmp_path / "gold.spacy"
+    DocBin(docs=gold_docs(blank()) * 3, store_user_data=True).to_disk(gold)
+    out = tmp_path / "speed.json"
+    bench.main(
+        pipeline_path=str(saved),
+        data=gold,
+        fallback=gold,
+        limit=0,
+        threads=1,
+        precisions="fp32,int8",
+        processes=0,
+        hf=False,
+        wheel=None,
+        output=out,
     )
-    assert len(texts) == 12
-    assert min(len(t) for t in texts[10:]) > max(len(t) for t in texts[:10])
+    rows = json.loads(out.read_text(encoding="utf8"))["rows"]
+    assert list(rows) == ["pipeline fp32", "pipeline int8"]
+    for name, row in rows.items():
+        assert row["docs"] == 9 and row["chars_per_s"] > 0, row
+        assert row["precision"] == name.split()[-1]
+        assert row["official_f"] > 0.9  # the learnt docs, at either precision

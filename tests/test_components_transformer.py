@@ -199,3 +199,22 @@ def test_empty_and_blank_texts_anywhere_in_a_batch(saved):
     examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
     examples.append(Example(nlp.make_doc(""), nlp.make_doc("")))
     nlp.update(examples, sgd=nlp.resume_training())  # training on a batch with an empty record
+
+
+def test_nlp_pipe_with_two_processes_after_multithreaded_use(saved):
+    """Issue 21 (8): forked workers inherited torch's thread pool and hung; now each runs one
+    thread and the spans are those of one process."""
+    code = (
+        "import spacy, torch\n"
+        "torch.set_num_threads(2)\n"
+        f"nlp = spacy.load({str(saved)!r})\n"
+        f"texts = {TEXTS!r} * 4\n"
+        "one = [[(s.start, s.end, s.label_) for s in d.spans['sc']] for d in nlp.pipe(texts)]\n"
+        "two = [[(s.start, s.end, s.label_) for s in d.spans['sc']]\n"
+        "       for d in nlp.pipe(texts, n_process=2, batch_size=2)]\n"
+        "print(one == two and any(one))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=ROOT
+    )
+    assert result.stdout.strip() == "True", result.stderr[-2000:]

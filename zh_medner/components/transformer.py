@@ -75,6 +75,7 @@ class ZhHFShim(HFShim):
         self.int8_model: bytes | None = None  # the quantised ONNX encoder, if exported
         self._session = None
         self._session_pid = None
+        self._pid = os.getpid()
 
     # ------------------------------------------------------------ precision
 
@@ -98,6 +99,15 @@ class ZhHFShim(HFShim):
                 "onnxruntime`, or load with precision fp32/bf16/auto."
             )
         return resolve_precision(self.precision, cpu_features(), available)
+
+    def _one_thread_if_forked(self) -> None:
+        """A process forked after torch ran with several threads (nlp.pipe(n_process=2)) hangs
+        in its inherited OpenMP pool at its first parallel op: one thread per worker."""
+        if os.getpid() != self._pid:
+            import torch
+
+            torch.set_num_threads(1)
+            self._pid = os.getpid()
 
     def _int8_session(self):
         if self._session is None or self._session_pid != os.getpid():  # not across a fork
@@ -131,6 +141,7 @@ class ZhHFShim(HFShim):
         if inputs.args or ids is None or mask is None or ids.dim() != 2:
             return super().predict(inputs)
         precision = self.run_precision()
+        self._one_thread_if_forked()
         self._model.eval()
         try:
             hidden = self._predict_buckets(kwargs, ids, mask, precision)

@@ -58,11 +58,14 @@ def micro_scores(pairs: Iterable[tuple[set[Triple], set[Triple]]]) -> dict:
     return out
 
 
-def evaluate_ner(nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64) -> dict:
+def evaluate_ner(
+    nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64, n_process: int = 1
+) -> dict:
     """Flat and official (nested-inclusive) scores of `nlp` on gold docs, and its speed."""
     gold_docs = list(gold_docs)
     start = time.perf_counter()
-    predicted = list(nlp.pipe((d.text for d in gold_docs), batch_size=batch_size))
+    texts = (d.text for d in gold_docs)
+    predicted = list(nlp.pipe(texts, batch_size=batch_size, n_process=n_process))
     seconds = time.perf_counter() - start
     chars = sum(len(d.text) for d in gold_docs)
     return {
