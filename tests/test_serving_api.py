@@ -57,7 +57,13 @@ def test_meta_has_labels_components_version_performance_and_limits(client):
     assert meta["labels"] == ["DIS", "SYM", "DRU", "ITE"]  # CMeEE order; DRU from the ruler
     assert meta["components"] == ["span_head", "entity_ruler", "sentencizer", "context"]
     assert meta["version"] == "0.0.1" and meta["performance"] == {"spans_sc_f": 1.0}
-    assert meta["limits"] == {"max_texts": 4, "max_chars": 60, "max_body_bytes": 4000}
+    assert meta["limits"] == {
+        "max_texts": 4,
+        "max_chars": 60,
+        "max_body_bytes": 4000,
+        "max_queue": 16,
+        "time_limit": 120.0,
+    }
     assert meta["context"] == ["negated", "uncertain", "family", "historical", "hypothetical"]
 
 
@@ -155,6 +161,17 @@ def test_a_deeply_nested_body_is_a_400_not_a_500(nlp):
     with TestClient(create_app(nlp, Limits(max_body_bytes=1_000_000))) as c:
         r = c.post("/annotate", content=b"[" * 200_000)
     assert r.status_code == 400 and "invalid JSON" in r.json()["detail"]
+
+
+def test_a_number_over_pythons_digit_limit_is_a_400_not_a_500(nlp):
+    body = b'{"texts": ["x"], "n": ' + b"9" * 5000 + b"}"
+    with TestClient(create_app(nlp, Limits(max_body_bytes=1_000_000))) as c:
+        responses = {
+            path: c.post(path, content=body, headers={"Content-Type": "application/json"})
+            for path in ("/annotate", "/render", "/predict", "/setup", "/webhook")
+        }
+    for path, r in responses.items():
+        assert r.status_code == 400 and "more than 4300 digits" in r.json()["detail"], path
 
 
 def test_unknown_paths_and_methods_are_4xx(client):
@@ -324,7 +341,7 @@ def test_concurrent_requests_run_the_pipeline_one_at_a_time(nlp):
 
     local = small_pipeline()
     local.add_pipe(name, first=True)
-    app = create_app(local)
+    app = create_app(local, Limits(max_queue=32))  # every request waits its turn
     texts = ["复查血常规。", "无发热，考虑肺炎。", TEXT, "口服拜阿司匹灵后胃痛。"]
 
     async def main():

@@ -16,15 +16,17 @@ chunks and refused as soon as it passes the limit.
 Concurrency: the pipeline runs on one worker thread. spaCy pipelines and torch modules are
 not documented as thread-safe (nlp.pipe adds to the shared StringStore), so requests queue
 for that thread while the event loop keeps answering /health and reading bodies; one worker
-also keeps torch's own threads from being oversubscribed.
+also keeps torch's own threads from being oversubscribed. The queue is bounded (503 with
+Retry-After beyond `max_queue` waiting requests), the work of a client that has gone is
+dropped, and a request has `time_limit` seconds (worker.py). A text the pipeline fails on is
+a 422 naming it.
 """
 
-import asyncio
 import json
 import logging
+import math
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -38,9 +40,11 @@ from spacy.language import Language
 from spacy.pipeline import EntityRecognizer, EntityRuler
 
 from ..components.span_head import SpanHead
-from .batch import context_attrs, doc_to_record
-from .preannotate import LabelConfig, model_version, parse_label_config, predict_docs, prediction
+from ..json_limits import NESTED_TOO_DEEPLY, json_value_error
+from .batch import context_attrs, doc_to_record, pipe_items
+from .preannotate import LabelConfig, model_version, parse_label_config, predict_items, prediction
 from .render import ENTITY_CSS, ents_html, label_color, ordered_labels
+from .worker import Job, Worker
 
 logger = logging.getLogger("zh_medner.serving")
 PACKAGE = resources.files("zh_medner.serving")
@@ -51,11 +55,19 @@ class Limits:
     max_texts: int = 64  # texts in one request
     max_chars: int = 10_000  # characters in one text
     max_body_bytes: int = 1_048_576  # bytes in one request body
+    max_queue: int = 16  # requests waiting behind the running one; more get 503
+    time_limit: float = 120.0  # seconds of pipeline time for one request
 
     def __post_init__(self):
         for key, value in asdict(self).items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+            if key == "time_limit":
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"{key} must be a number of seconds, got {value!r}")
+                if not (0 < value < math.inf):
+                    raise ValueError(f"{key} must be a positive number of seconds, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                if not (key == "max_queue" and value == 0):
+                    raise ValueError(f"{key} must be a positive integer, got {value!r}")
 
 
 def entity_labels(nlp: Language) -> list[str]:
@@ -99,7 +111,9 @@ async def read_json(request: Request, limit: int):
             400, f"invalid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
         ) from None
     except RecursionError:
-        raise HTTPException(400, "invalid JSON: nested too deeply") from None
+        raise HTTPException(400, f"invalid JSON: {NESTED_TOO_DEEPLY}") from None
+    except ValueError as e:  # an integer over Python's digit limit
+        raise HTTPException(400, f"invalid JSON: {json_value_error(e)}") from None
 
 
 def check_text(text, where: str, limits: Limits) -> str:
@@ -153,26 +167,37 @@ def check_tasks(payload, limits: Limits) -> tuple[list[dict], LabelConfig]:
 
 
 class Annotator:
-    """The pipeline behind one worker thread."""
+    """The pipeline behind one worker thread (worker.py): each method runs there, a chunk of
+    texts at a time, and raises a 422 for a text the pipeline fails on."""
 
     def __init__(self, nlp: Language, limits: Limits):
         self.nlp, self.limits = nlp, limits
         self.attrs = context_attrs(nlp)
         self.version = model_version(nlp)
         self.labels = entity_labels(nlp)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zh-medner-nlp")
+        self.worker = Worker(limits.max_queue, limits.time_limit)
 
-    async def run(self, func: Callable, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
+    async def run(self, request: Request, func: Callable, *args):
+        return await self.worker.run(request, func, *args)
 
-    def records(self, texts: list[str]) -> list[dict]:
-        return [doc_to_record(doc, self.attrs) for doc in self.nlp.pipe(texts)]
+    def records(self, job: Job, texts: list[str], where: str = "texts") -> list[dict]:
+        out = []
+        for start, chunk in job.chunks(texts):
+            items = ((start + i, text, None) for i, text in enumerate(chunk))
+            for i, doc, error in pipe_items(self.nlp, items):
+                if error is not None:
+                    raise HTTPException(422, f"{where}[{i}]: {error}")
+                out.append(doc_to_record(doc, self.attrs))
+        return out
 
-    def predictions(self, texts: list[str], config: LabelConfig) -> list[dict]:
-        return [
-            prediction(doc, score, probs, self.version, config)
-            for doc, score, probs in predict_docs(self.nlp, texts)
-        ]
+    def predictions(self, job: Job, texts: list[str], config: LabelConfig) -> list[dict]:
+        out = []
+        for start, chunk in job.chunks(texts):
+            for i, (doc, score, probs, error) in enumerate(predict_items(self.nlp, chunk), start):
+                if error is not None:
+                    raise HTTPException(422, f"tasks[{i}]: {error}")
+                out.append(prediction(doc, score, probs, self.version, config))
+        return out
 
 
 def doc_markup(record: dict) -> dict:
@@ -210,7 +235,7 @@ def create_app(nlp_or_model: Language | str | Path, limits: Limits = Limits()) -
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        annotator.executor.shutdown(wait=True)
+        annotator.worker.shutdown()
 
     app = FastAPI(
         title="zh-medner",
@@ -226,11 +251,17 @@ def create_app(nlp_or_model: Language | str | Path, limits: Limits = Limits()) -
     async def http_error(request: Request, exc: HTTPException):
         path, status = request.url.path, exc.status_code
         logger.info("%s %s -> %d: %s", request.method, path, status, exc.detail)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=status, headers=exc.headers)
 
     @app.get("/health")
     async def health():
-        return {"status": "UP", "model_version": annotator.version, "v2": True}
+        return {
+            "status": "UP",
+            "model_version": annotator.version,
+            "v2": True,
+            "requests": annotator.worker.pending,  # running and waiting
+            "max_queue": limits.max_queue,
+        }
 
     @app.get("/meta")
     async def meta():
@@ -250,7 +281,7 @@ def create_app(nlp_or_model: Language | str | Path, limits: Limits = Limits()) -
     @app.post("/annotate")
     async def annotate(request: Request):
         texts = check_texts(await read_json(request, limits.max_body_bytes), limits)
-        return {"docs": await annotator.run(annotator.records, texts)}
+        return {"docs": await annotator.run(request, annotator.records, texts)}
 
     def page_context(docs: list[dict], text: str = "", error: str = "") -> dict:
         return {
@@ -272,12 +303,12 @@ def create_app(nlp_or_model: Language | str | Path, limits: Limits = Limits()) -
         }
 
     @app.get("/", response_class=HTMLResponse)
-    async def page(text: str = ""):
+    async def page(request: Request, text: str = ""):
         docs, error, status = [], "", 200
         if text.strip():
             try:
                 check_text(text, "the text", limits)
-                records = await annotator.run(annotator.records, [text])
+                records = await annotator.run(request, annotator.records, [text])
                 docs = [doc_markup(r) for r in records]
             except HTTPException as e:
                 error, status = e.detail, e.status_code
@@ -287,7 +318,7 @@ def create_app(nlp_or_model: Language | str | Path, limits: Limits = Limits()) -
     @app.post("/render")
     async def render(request: Request):
         texts = check_texts(await read_json(request, limits.max_body_bytes), limits)
-        records = await annotator.run(annotator.records, texts)
+        records = await annotator.run(request, annotator.records, texts)
         docs = [doc_markup(r) for r in records]
         html = templates.get_template("docs.html").render(docs=docs)
         return {"docs": records, "html": html}
@@ -315,7 +346,7 @@ def create_app(nlp_or_model: Language | str | Path, limits: Limits = Limits()) -
     async def predict(request: Request):
         tasks, config = check_tasks(await read_json(request, limits.max_body_bytes), limits)
         texts = [task["data"][config.value_key] for task in tasks]
-        results = await annotator.run(annotator.predictions, texts, config)
+        results = await annotator.run(request, annotator.predictions, texts, config)
         return {"results": results, "model_version": annotator.version}
 
     @app.post("/webhook")

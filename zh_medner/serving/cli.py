@@ -88,6 +88,12 @@ def serve(
     max_body_bytes: int = typer.Option(
         1_048_576, "--max-body-bytes", min=1, help="Bytes in one request body"
     ),
+    max_queue: int = typer.Option(
+        16, "--max-queue", min=0, help="Requests waiting for the pipeline; more get 503"
+    ),
+    time_limit: float = typer.Option(
+        120.0, "--time-limit", min=0.001, help="Seconds of pipeline time for one request"
+    ),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
     log_level: str = typer.Option("info", "--log-level"),
 ):
@@ -97,7 +103,10 @@ def serve(
 
     from .api import Limits, create_app
 
-    limits = Limits(max_texts, max_chars, max_body_bytes)
+    try:
+        limits = Limits(max_texts, max_chars, max_body_bytes, max_queue, time_limit)
+    except ValueError as e:
+        msg.fail(str(e), exits=1)
     check_model(model)
     check_port(host, port)
     nlp = load_model(model, threads)
