@@ -11,6 +11,37 @@ import re
 from pathlib import Path
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
+def check_weights(path: Path) -> None:
+    """Refuse a weights file that cannot load: empty, a Git LFS pointer, or (safetensors) a
+    header that does not describe the file."""
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(
+            f"{path}: is empty (0 bytes), not the weights: copy the encoder folder again, or "
+            "rerun what wrote it"
+        )
+    with path.open("rb") as f:
+        head = f.read(len(LFS_POINTER))
+    if head == LFS_POINTER:
+        raise ValueError(
+            f"{path}: is a Git LFS pointer ({size} bytes), not the weights: the clone has no LFS "
+            "objects. Run `git lfs install && git lfs pull` in the repository it came from, or "
+            "copy the real file"
+        )
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="numpy") as weights:
+                weights.keys()
+        except Exception as e:
+            raise ValueError(
+                f"{path}: not a readable safetensors file ({size} bytes; {e}): it is damaged or "
+                "cut short; copy the encoder folder again"
+            ) from None
 
 
 def check_encoder(name: str) -> str:
@@ -28,6 +59,8 @@ def check_encoder(name: str) -> str:
                 f"encoder directory {path} is not a Hugging Face model: missing "
                 f"{', '.join(missing)}"
             )
+        for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+            check_weights(weights)
         config_file = path / "config.json"
         try:
             config = json.loads(config_file.read_text(encoding="utf8"))
