@@ -165,6 +165,7 @@ class ClinicalContext:
             self._by_key[self.nlp.vocab.strings.add(key)] = rules
             self.matcher.add(key, [self.nlp.make_doc(literal)])
         self._enumeration = set("".join(self.settings["enumeration"]))
+        self._particles = set(self.settings["particles"]) | set(self.settings["clause"])
         negative = self.settings["negative_replies"]
         positive = self.settings["positive_replies"]
         self._replies = {**dict.fromkeys(positive, False), **dict.fromkeys(negative, True)}
@@ -197,7 +198,7 @@ class ClinicalContext:
         scope = scopes(doc, texts, self.settings, self.register, self.name)
         marks = Marks(len(targets.spans))
         cues, terminations = self._cues(doc, texts, targets, scope)
-        limit = self._limit(scope, terminations)
+        limit = self._limit(scope, terminations, texts)
         joined = self._joined(texts)
         for cue in cues:
             rule = cue.rule
@@ -266,11 +267,16 @@ class ClinicalContext:
         terminations = [c for c in kept if c.rule.kind == TERMINATE and not c.inside]
         return [c for c in kept if c.rule.kind not in (PSEUDO, TERMINATE)], terminations
 
-    @staticmethod
-    def _limit(scope: Scopes, terminations: list) -> Callable:
+    def _limit(self, scope: Scopes, terminations: list, texts: list[str]) -> Callable:
         """limit(cue, forward): where the cue's scope ends (forward) or starts (backward): the
-        clause or sentence, max_scope, or a TERMINATE cue of one of its categories."""
+        clause or sentence, max_scope, or a TERMINATE cue of one of its categories. A
+        `nearest` cue looks back only from the end of its clause (发烧没有, not 不稀没有呛奶)."""
         positions = [t.start for t in terminations]
+        particles = self._particles
+
+        def ends_clause(cue) -> bool:
+            end = int(scope.clause_end[cue.end - 1])
+            return all(texts[k] in particles for k in range(cue.end, end))
 
         def limit(cue, forward: bool) -> int:
             rule = cue.rule
@@ -283,6 +289,8 @@ class ClinicalContext:
                         return terminations[i].start
                     i += 1
                 return edge
+            if rule.direction == "nearest" and not ends_clause(cue):
+                return cue.start
             bound = scope.clause_start if rule.scope == "clause" else scope.sent_start
             edge = max(int(bound[cue.start]), cue.start - rule.max_scope)
             i = bisect_left(positions, cue.start) - 1
@@ -311,9 +319,11 @@ class ClinicalContext:
         the findings of the last sentence of the turn before, if that sentence is a question."""
         if not self._replies or not scope.turns:
             return
-        questions = self.settings["questions"]
+        questions, answerers = self.settings["questions"], self.settings["answerers"]
         for before, turn in zip(scope.turns, scope.turns[1:]):
             if before.speaker == turn.speaker or before.end + 1 != turn.start:
+                continue
+            if answerers and turn.speaker not in answerers:
                 continue
             head = int(scope.clause_end[turn.body]) if turn.body < turn.end else turn.body
             reply = "".join(texts[turn.body : head]).strip().strip(REPLY_PUNCT)

@@ -6,7 +6,7 @@ A rules document is a JSON object:
     these), TERMINATE (ends the scope of the categories in `terminates`) or PSEUDO (looks
     like a cue and is not: 无明显诱因, 不排除, 吃不下; it hides the cues it overlaps);
   - its `direction`: forward, backward, bidirectional, or nearest (forward if a finding
-    follows within scope, else backward: 没有发烧 / 发烧没有);
+    follows within scope, else backward if the cue ends its clause: 没有发烧 / 发烧没有);
   - its `scope`: the clause (，；：) or the sentence (the pipeline's `doc.sents`), at most
     `max_scope` characters, and `max_gap`: at most that many characters between cue and
     finding (没 negates the verb right after it: 药没灌下去就吐了 leaves 吐 alone);
@@ -19,12 +19,16 @@ A rules document is a JSON object:
 - `defaults`: direction, scope, max_scope and types of a rule that does not say.
 - `boundaries`: `clause` characters, `speech_markers` (a sentence holding one reads as
   patient speech), and the words of an `enumeration` (、, 和, 或者: a cue with `max_gap`
-  reaches every item of a list that starts within its gap).
+  reaches every item of a list that starts within its gap), and `particles`: characters
+  that may follow a `nearest` cue that looks back, particles (发烧没有了) and verbs of
+  appearing or the finding's own verb (皮疹也没出, 吐也没吐).
 - `normalise`: characters matched as another (traditional 沒 as 没), so one cue serves both.
 - `dialogue`: how a dialogue comes in (`speakers` and `separators` of the prefix that opens
   each line: 医生：, 患者：), what makes the last sentence of a turn a question (`questions`:
   ？, 吗, 有没有), and the answers at the start of the next turn that settle it
-  (`negative_replies`: 没有, 不是; `positive_replies`: 有, 是的).
+  (`negative_replies`: 没有, 不是; `positive_replies`: 有, 是的) when the next turn is by
+  one of the `answerers` (the patient's side: a doctor's 嗯 does not settle a patient's
+  question; every speaker when the list is empty).
 
 This file is shipped in the wheel: it imports nothing from `zh_medner`.
 """
@@ -54,7 +58,9 @@ RULE_KEYS = {
     "terminates", "unless", "inside", "soft", "comment",
 }  # fmt: skip
 TOP_KEYS = {"description", "defaults", "boundaries", "normalise", "dialogue", "rules"}
-DIALOGUE_KEYS = {"speakers", "separators", "questions", "negative_replies", "positive_replies"}
+DIALOGUE_KEYS = {
+    "speakers", "separators", "answerers", "questions", "negative_replies", "positive_replies",
+}  # fmt: skip
 
 
 class RulesError(ValueError):
@@ -181,10 +187,9 @@ def _sections(data: dict, source: str) -> dict:
             "sentencizer (its punct_chars); remove it from the rules",
             stacklevel=2,
         )
-    if set(bounds) - {"clause", "speech_markers", "enumeration"}:
-        raise RulesError(
-            f"{source}: boundaries allows only 'clause', 'speech_markers' and 'enumeration'"
-        )
+    allowed = {"clause", "speech_markers", "enumeration", "particles"}
+    if set(bounds) - allowed:
+        raise RulesError(f"{source}: boundaries allows only {sorted(allowed)}")
     dialogue = dict(data.get("dialogue", {}))
     if set(dialogue) - DIALOGUE_KEYS:
         raise RulesError(f"{source}: dialogue allows only {sorted(DIALOGUE_KEYS)}")
@@ -198,6 +203,7 @@ def _sections(data: dict, source: str) -> dict:
         "clause": _strings(bounds.get("clause", list("，,；;：:")), source, "boundaries.clause"),
         "speech_markers": _strings(bounds.get("speech_markers", ["我"]), source, "speech_markers"),
         "enumeration": _strings(bounds.get("enumeration", ["、"]), source, "enumeration"),
+        "particles": _strings(bounds.get("particles", ["了"]), source, "particles"),
         "normalise": normalise,
         **{
             key: _strings(dialogue.get(key, []), source, f"dialogue.{key}") for key in DIALOGUE_KEYS

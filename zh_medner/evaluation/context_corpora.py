@@ -7,7 +7,8 @@ see its SOURCE.md); nothing of them is ever written into the project.
   `label` per utterance and one `type` per mention ("1" present, "2" absent, "3" uncertain).
   A dialogue becomes one record in the project's dialogue format (one utterance a line with a
   speaker prefix, `患者：...`), so the context component sees the previous turn; the gold
-  entities are the mentions of the chosen speakers (the patient by default).
+  entities are the mentions of the chosen speakers (the patient by default), labelled DIS
+  where the corpus's normalised name is a disease, else SYM (`DISEASE`).
 - CHIP-CDEE (chart sentences): events with a normalised `core_name` and a `tendency` ("" ,
   "否定" negated, "不确定" uncertain), not spans. Each core_name is found in its text:
   literally, else as the shortest window that holds its characters in order (体重变化 in
@@ -33,6 +34,9 @@ HELD_OUT = 0.2
 STATUS_CMDD = {"1": "affirmed", "2": "negated", "3": "uncertain"}
 STATUS_CDEE = {"": "affirmed", "否定": "negated", "不确定": "uncertain"}
 SPEAKER_SEP = "："
+# CMDD names every mention a symptom; an NER of CMeEE's labels tags diseases DIS. A mention
+# whose normalised name is a disease by its ending (肺炎, 病毒感染, 消化不良, 普通感冒) gets DIS.
+DISEASE = re.compile(r"(炎|感染|病|症|感冒|不良|哮喘|积食|缺钙|贫血|脱水|过敏|急疹|湿疹)$")
 MAX_GAP = 4  # characters a fuzzy-aligned core_name may skip (体重[无明显]变化)
 
 
@@ -55,8 +59,8 @@ def mention_runs(label: str) -> list[tuple[int, int]]:
     return [m.span() for m in re.finditer(r"BI*", label)]
 
 
-def _utterance_mentions(utt: dict) -> list[tuple[int, int, str]] | None:
-    """(start, end, type) of each mention, or None where label and types disagree."""
+def _utterance_mentions(utt: dict) -> list[tuple[int, int, str, str]] | None:
+    """(start, end, type, label) of each mention, or None where label and types disagree."""
     label, types = utt.get("label", ""), utt.get("type", [])
     if len(label) != len(utt.get("sentence", "")):
         return None
@@ -65,9 +69,11 @@ def _utterance_mentions(utt: dict) -> list[tuple[int, int, str]] | None:
         runs = [m.span() for m in re.finditer(r"[BI]+", label)]
         if len(runs) != len(types):
             return None
-    if any(t not in STATUS_CMDD for t in types):
+    names = utt.get("normalized", [])
+    if any(t not in STATUS_CMDD for t in types) or len(names) != len(types):
         return None
-    return [(a, b, t) for (a, b), t in zip(runs, types)]
+    labels = ["DIS" if DISEASE.search(str(name)) else "SYM" for name in names]
+    return [(a, b, t, label) for (a, b), t, label in zip(runs, types, labels)]
 
 
 def cmdd_record(dialogue: dict, where: str, speakers: Sequence[str], stats: Counter) -> dict:
@@ -80,13 +86,13 @@ def cmdd_record(dialogue: dict, where: str, speakers: Sequence[str], stats: Coun
         if speaker in speakers and utt.get("type"):
             if mentions is None:
                 stats["mentions skipped (label and types disagree)"] += len(utt["type"])
-            for a, b, t in mentions or []:
+            for a, b, t, label in mentions or []:
                 start = offset + len(prefix) + a
                 entities.append(
                     {
                         "start": start,
                         "end": offset + len(prefix) + b,
-                        "label": "SYM",
+                        "label": label,
                         "status": STATUS_CMDD[t],
                         "turn": turn,
                     }
