@@ -222,3 +222,27 @@ def test_an_untrained_head_predicts_few_spans_and_never_more_than_the_cap():
     scores = pipe.model.ops.alloc4f(1, len(pipe.labels), len(doc), 8) + 1.0  # every cell a span
     pipe.set_annotations([doc], scores)
     assert len(doc.spans[SPANS_KEY]) == MAX_SPANS_PER_CHAR * len(doc)
+
+
+def test_update_refuses_what_is_not_an_example(trained):
+    with pytest.raises(TypeError, match="Example"):
+        trained.get_pipe("span_head").update([trained.make_doc(TEXTS[0])])
+
+
+def test_per_label_thresholds_override_the_global_one(trained):
+    head = trained.get_pipe("span_head")
+    doc = trained(TEXTS[0])
+    assert any(s.label_ == "SYM" for s in doc.spans[SPANS_KEY])
+    head.cfg["thresholds"] = {"SYM": 1e9}  # nothing passes
+    try:
+        doc = trained(TEXTS[0])
+        assert not any(s.label_ == "SYM" for s in doc.spans[SPANS_KEY])
+        assert any(s.label_ == "DIS" for s in doc.spans[SPANS_KEY])
+        fresh = blank()
+        fresh.add_pipe(
+            "span_head", config={"model": {"max_length": 8, "tok2vec": {"width": 64, "depth": 2}}}
+        )
+        fresh.get_pipe("span_head").from_bytes(head.to_bytes())
+        assert fresh.get_pipe("span_head").cfg["thresholds"] == {"SYM": 1e9}  # saved with it
+    finally:
+        head.cfg["thresholds"] = {}

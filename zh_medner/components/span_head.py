@@ -25,9 +25,17 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
-from spacy.training import Example, validate_get_examples
+from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import registry
-from thinc.api import Config, Model, PyTorchWrapper_v3, chain, torch2xp, xp2torch
+from thinc.api import (
+    Config,
+    Model,
+    PyTorchWrapper_v3,
+    chain,
+    set_dropout_rate,
+    torch2xp,
+    xp2torch,
+)
 from thinc.types import ArgsKwargs, Floats2d, Floats4d
 
 SPANS_KEY = "sc"
@@ -342,7 +350,9 @@ class SpanHead(TrainablePipe):
     ):
         self.vocab, self.model, self.name = vocab, model, name
         self.scorer = scorer
-        self.cfg = {"labels": [], "threshold": threshold, "width": None}
+        # thresholds: per-label overrides of `threshold`, tuned after training on held-out
+        # training data (zh_medner/training/thresholds.py) and saved with the labels
+        self.cfg = {"labels": [], "threshold": threshold, "thresholds": {}, "width": None}
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -365,6 +375,11 @@ class SpanHead(TrainablePipe):
         self.vocab.strings.add(label)
         return 1
 
+    def label_thresholds(self) -> numpy.ndarray:
+        """The score a span of each label must pass: its tuned threshold, else `threshold`."""
+        tuned = self.cfg.get("thresholds") or {}
+        return numpy.array([tuned.get(label, self.cfg["threshold"]) for label in self.labels])
+
     # ---------------------------------------------------------------- predict
 
     def predict(self, docs: Iterable[Doc]):
@@ -375,8 +390,8 @@ class SpanHead(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], scores) -> None:
         scores = self.model.ops.to_numpy(scores)
-        threshold = self.cfg["threshold"]
         labels = self.labels
+        threshold = self.label_thresholds()[:, None, None]
         for i, doc in enumerate(docs):
             n = len(doc)
             t, start, dist = numpy.nonzero(scores[i, :, :n] > threshold)
@@ -441,6 +456,9 @@ class SpanHead(TrainablePipe):
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "SpanHead.update")
+        set_dropout_rate(self.model, drop)
         examples = [eg for eg in examples if len(eg.predicted)]
         if not examples:
             return losses

@@ -1,0 +1,1 @@
+"""Training recipes: the optimizer with per-layer learning rates, data augmentation, subsets."""
