@@ -169,7 +169,7 @@ def read_cmdd(
 # core_names the chart writes otherwise (the corpus normalises 腹痛 to 疼痛 + anatomy 腹)
 ALIASES = {
     "疼痛": ["痛", "疼"],
-    "咳痰": ["咯痰", "咳", "痰"],
+    "咳痰": ["咯痰", "痰"],
     "癌": ["ca", "Ca", "CA"],
     "体重改变": ["体重"],
     "体重减轻": ["体重下降", "消瘦"],
