@@ -8,13 +8,16 @@ from wasabi import msg
 from zh_medner.encoder.masking import lexicon_files
 from zh_medner.encoder.pretrain import Recipe, pretrain, rewrite_card
 from zh_medner.encoder.text import PretrainTextError, TextSource
+from zh_medner.io import PathError
 
 SHARED = Path("../shared/data")
 
 
 def main(
     output: Path = typer.Argument(
-        ..., help="Hugging Face folder to write (and checkpoint/ inside it)"
+        ...,
+        help="Hugging Face folder to write (and checkpoint/ inside it); a new folder unless "
+        "--resume or --overwrite. The run works in OUTPUT.partial and replaces OUTPUT at the end",
     ),
     text: list[str] = typer.Option(
         [
@@ -33,7 +36,12 @@ def main(
     minutes: float = typer.Option(
         30.0, "--minutes", help="training-time budget; the schedule is sized to it"
     ),
-    resume: bool = typer.Option(False, "--resume", help="continue from OUTPUT/checkpoint"),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue OUTPUT.partial (an interrupted run) or OUTPUT"
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="replace an existing OUTPUT when the new run ends"
+    ),
     init_from: Path | None = typer.Option(
         None, "--init-from", help="continue pretraining a local masked-LM folder (BERT or RoFormer)"
     ),
@@ -99,6 +107,8 @@ def main(
     )
     sources = [TextSource.parse(t) for t in text]
     if card_only:
+        if not (output / "pretraining.json").is_file():
+            msg.fail(f"{output}/pretraining.json: no such file: not a pretrained folder", exits=1)
         rewrite_card(output, sources)
         msg.good(f"{output}/README.md rewritten")
         return
@@ -118,8 +128,9 @@ def main(
             threads=threads,
             device=device,
             log=msg.info,
+            overwrite=overwrite,
         )
-    except PretrainTextError as e:
+    except (PretrainTextError, PathError) as e:  # PathError: OUTPUT.lock held by another run
         msg.fail(str(e), exits=1)
     last = progress.history[-1]
     msg.good(

@@ -10,11 +10,13 @@ The recipe is chosen to learn the most per CPU-second:
   position is padding; short windows for most of the budget, long ones at the end;
 - a learning rate that warms up and decays linearly over the *time* budget.
 
-It checkpoints every few minutes (model, optimizer, step, time spent) and `resume`
-continues from there, on this machine or another. The random state of step N is a
+It checkpoints every few minutes (model, optimizer, step, time spent, vocabulary) and
+`resume` continues from there, on this machine or another. The random state of step N is a
 function of (seed, N), so a resumed run draws the batches a straight run would have.
-The Hugging Face folder (with its masked-LM head, so `AutoModelForMaskedLM` loads
-it) is rewritten at every checkpoint, so an interrupted run still leaves an encoder.
+A run works in OUTPUT.partial: its Hugging Face folder (with the masked-LM head, so
+`AutoModelForMaskedLM` loads it) is rewritten there at every checkpoint, so an interrupted
+run still leaves an encoder, and OUTPUT is replaced only when the run ends, never by a model
+whose loss went NaN. Arguments are checked before any text is read (pretrain_setup.py).
 """
 
 import dataclasses
@@ -31,16 +33,23 @@ import numpy as np
 
 from ..components.precision import autocast, resolve_precision
 from ..io import write_atomic, write_text_atomic
+from ..locking import output_lock
 from .masking import IGNORE, WordSegmenter, apply_mask, choose_masked, id_to_char, read_lexicon
+from .pretrain_setup import (
+    ARCHITECTURES,  # noqa: F401 (part of this module's interface)
+    CHECKPOINT,  # noqa: F401
+    Start,
+    check_arguments,
+    check_init_from,
+    plan_start,
+    prepare_work,
+    replace_folder,
+)
 from .text import PretrainTextError, TextSource, fingerprint, read_source, tokenize_lines
 from .vocab import CLS, MASK, SEP, SPECIAL_TOKENS, count_chars, save_tokenizer, vocab_from_counts
 
-CHECKPOINT = "checkpoint/state.pt"
 HISTORY = "pretraining.json"
 EVAL_LENGTH = 128
-
-
-ARCHITECTURES = ("bert", "megatron-bert", "roformer")
 
 
 @dataclass
@@ -385,26 +394,84 @@ def rewrite_card(output: Path, sources: Sequence[TextSource]) -> None:
 
 
 def export(
-    model, vocab, output: Path, recipe, progress, sources, init_from, done: bool, fp16: bool = False
+    model,
+    vocab,
+    output: Path,
+    recipe,
+    progress,
+    sources,
+    init_from,
+    done: bool,
+    fp16: bool = False,
+    folder: Path | None = None,
 ) -> None:
-    """Rewrite the Hugging Face folder: config, tokenizer, safetensors, model card, history.
+    """Rewrite the Hugging Face folder (`folder`, by default OUTPUT itself): config, tokenizer,
+    safetensors, model card (which names OUTPUT), history.
 
     `fp16` halves the file (the weights load back as float32: the config keeps float32)."""
-    output.mkdir(parents=True, exist_ok=True)
-    save_tokenizer(vocab, output)
+    folder = folder or output
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tokenizer(vocab, folder)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    model.save_pretrained(str(output), state_dict=state, safe_serialization=True)
+    model.save_pretrained(str(folder), state_dict=state, safe_serialization=True)
     write_text_atomic(
-        output / "README.md", model_card(output, recipe, progress, sources, init_from, done)
+        folder / "README.md", model_card(output, recipe, progress, sources, init_from, done)
     )
     history = {
         "recipe": dataclasses.asdict(recipe),
         "progress": dataclasses.asdict(progress),
         "done": done,
     }
-    write_text_atomic(output / HISTORY, json.dumps(history, indent=1, ensure_ascii=False))
+    write_text_atomic(folder / HISTORY, json.dumps(history, indent=1, ensure_ascii=False))
+
+
+def _resumed(start: Start) -> tuple[Recipe, Progress]:
+    """The recipe and progress a checkpoint holds (a checkpoint of another version refused)."""
+    try:
+        return Recipe(**start.state["recipe"]), Progress(**start.state["progress"])
+    except TypeError as e:
+        raise PretrainTextError(
+            f"{start.resumed_from}: a checkpoint this version cannot continue ({e}): start over "
+            "with --overwrite"
+        ) from None
+
+
+def _load_model(folder: Path, state: dict | None, where: Path):
+    """The masked-LM model of a folder (--init-from, or the run a resume continues)."""
+    from transformers import AutoModelForMaskedLM
+
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(str(folder))
+        if state is not None:
+            model.load_state_dict(state["model"])
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise PretrainTextError(f"{where}: cannot load the model ({first})") from None
+    return model
+
+
+def _optimizer(model, recipe: Recipe, state: dict | None):
+    import torch
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": recipe.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=recipe.lr,
+        betas=(0.9, 0.98),
+        eps=1e-6,
+    )
+    if state is not None:
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise PretrainTextError(f"the checkpoint's optimizer does not fit ({e})") from None
+    return optimizer
 
 
 def pretrain(
@@ -425,6 +492,51 @@ def pretrain(
     device: str = "cpu",
     log: Callable[[str], None] = print,
     progress_bar: bool = True,
+    overwrite: bool = False,
+) -> Progress:
+    """Pretrain into OUTPUT (see pretrain_setup.py: new folder, --resume, --overwrite)."""
+    check_arguments(sources, minutes, recipe, checkpoint_minutes, threads, lexicon_files)
+    if not resume:
+        training_precision(recipe, device)  # int8 refused here, before any reading
+    init_vocab = check_init_from(Path(init_from)) if init_from is not None and not resume else None
+    output = Path(output)
+    with output_lock(output):
+        start = plan_start(output, resume, overwrite, checkpoint_dir)
+        if start.state is None:
+            start.vocab, start.init_from = init_vocab, Path(init_from) if init_from else None
+        return _pretrain(
+            start,
+            sources,
+            minutes,
+            recipe,
+            lexicon_files,
+            heldout_sources,
+            cache_dir,
+            checkpoint_minutes,
+            fp16_weights,
+            eval_sequences,
+            threads,
+            device,
+            log,
+            progress_bar,
+        )
+
+
+def _pretrain(
+    start: Start,
+    sources,
+    minutes,
+    recipe,
+    lexicon_files,
+    heldout_sources,
+    cache_dir,
+    checkpoint_minutes,
+    fp16_weights,
+    eval_sequences,
+    threads,
+    device,
+    log,
+    progress_bar,
 ) -> Progress:
     import torch
     from tqdm import tqdm
@@ -432,50 +544,26 @@ def pretrain(
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     wall0 = time.time()
-    ckpt = (checkpoint_dir / "state.pt") if checkpoint_dir else output / CHECKPOINT
-    progress = Progress()
-    state = None
-    vocab = None
-    if resume:
-        if not ckpt.exists():
-            raise PretrainTextError(f"nothing to resume: {ckpt} does not exist")
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        recipe = Recipe(**state["recipe"])
-        progress = Progress(**state["progress"])
-        vocab = (output / "vocab.txt").read_text(encoding="utf8").splitlines()
-        init_from = Path(state["init_from"]) if state.get("init_from") else None
-        log(
-            f"resuming {ckpt}: step {progress.step:,}, {progress.seconds / 60:.1f} of "
-            f"{minutes:g} min"
-        )
-    elif init_from is not None:
-        vocab = (Path(init_from) / "vocab.txt").read_text(encoding="utf8").splitlines()
-    vocab, streams = load_streams(sources, heldout_sources, recipe, vocab, cache_dir, log)
-    if resume or init_from is not None:
-        from transformers import AutoModelForMaskedLM
-
-        model = AutoModelForMaskedLM.from_pretrained(str(output if resume else init_from))
-    else:
-        model = new_model(recipe, len(vocab), streams, threads, log)
+    output, work, ckpt, state = start.output, start.work, start.checkpoint, start.state
+    init_from, progress, model = start.init_from, Progress(), None
     if state is not None:
-        model.load_state_dict(state["model"])
+        recipe, progress = _resumed(start)
+        log(
+            f"resuming {start.resumed_from}: step {progress.step:,}, "
+            f"{progress.seconds / 60:.1f} of {minutes:g} min"
+        )
+        model = _load_model(start.copy_from or work, state, start.resumed_from)
+    elif init_from is not None:
+        model = _load_model(init_from, None, init_from)
+    vocab, streams = load_streams(sources, heldout_sources, recipe, start.vocab, cache_dir, log)
+    if model is None:
+        model = new_model(recipe, len(vocab), streams, threads, log)
+    prepare_work(start)
     model.to(device).train()
     set_dropout(model, recipe.train_dropout)
     precision = training_precision(recipe, device)
     log(f"precision {precision} (recipe: {recipe.precision})")
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": recipe.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=recipe.lr,
-        betas=(0.9, 0.98),
-        eps=1e-6,
-    )
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
+    optimizer = _optimizer(model, recipe, state)
     segmenter = chars = None
     if recipe.whole_word:
         segmenter = WordSegmenter(read_lexicon(lexicon_files))
@@ -503,9 +591,10 @@ def pretrain(
             "recipe": dataclasses.asdict(recipe),
             "progress": dataclasses.asdict(progress),
             "init_from": str(init_from) if init_from else "",
+            "vocab": list(vocab),
         }
         write_atomic(ckpt, lambda tmp: torch.save(state, tmp))
-        export(model, vocab, output, recipe, progress, sources, init_from, done, fp16_weights)
+        export(model, vocab, output, recipe, progress, sources, init_from, done, fp16_weights, work)
         log(
             f"step {progress.step:,}  {progress.seconds / 60:.1f} min  loss {loss_avg:.3f}  "
             f"held-out top-1 {acc:.3f}"
@@ -543,6 +632,12 @@ def pretrain(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(float(loss.detach()))
+        if not math.isfinite(losses[-1]):
+            bar.close()
+            raise PretrainTextError(
+                f"step {progress.step:,}: the loss is {losses[-1]}: training diverged (try a "
+                f"lower --lr). {output} is unchanged; {work} holds the last checkpoint"
+            )
         spent = time.perf_counter() - t0
         progress.seconds += spent
         progress.step += 1
@@ -556,4 +651,5 @@ def pretrain(
             last_ckpt = progress.seconds
     bar.close()
     checkpoint(float(np.mean(losses[-200:])) if losses else float("nan"), True)
+    replace_folder(work, output)
     return progress
