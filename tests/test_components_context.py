@@ -571,7 +571,7 @@ def test_shipped_rules_are_valid():
         ({"literal": "无", "category": "NEGATED", "direction": "left"}, "direction must be one of"),
         (
             {"literal": "无", "category": "NEGATED", "max_scope": 0},
-            "max_scope must be a positive integer",
+            "max_scope must be an integer >= 1",
         ),
         ({"literal": "无", "category": "NEGATED", "scopes": "clause"}, "unknown key"),
         ({"literal": "无", "category": "NEGATED", "terminates": ["X"]}, "terminates must list"),

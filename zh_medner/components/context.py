@@ -34,7 +34,6 @@ This file is shipped in the wheel (`spacy package --code`, with its siblings con
 context_scope.py and context_marks.py): it imports nothing else from `zh_medner`.
 """
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -45,18 +44,17 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 
 try:
-    from .context_marks import CUES_EXTENSION, Cue, Marks, Targets, reach
+    from .context_marks import CUES_EXTENSION, Cue, Marks, Targets, inside_hits, reach
     from .context_rules import (
         ALIASES,
         EXTENSIONS,
-        PSEUDO,
         REGISTERS,
         TERMINATE,
         RulesError,
         read_rules,
         validate_rules,
     )
-    from .context_scope import Scopes, scopes
+    from .context_scope import REPLY_PUNCT, Scopes, joiner, limits, replies, scopes
 except ImportError:  # `spacy package` imports each code file alone, outside its package
     from spacy.util import import_file
 
@@ -65,16 +63,16 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     _scope = import_file("context_scope", _here / "context_scope.py")
     _marks = import_file("context_marks", _here / "context_marks.py")
     ALIASES, EXTENSIONS, REGISTERS = _rules.ALIASES, _rules.EXTENSIONS, _rules.REGISTERS
-    PSEUDO, TERMINATE, validate_rules = _rules.PSEUDO, _rules.TERMINATE, _rules.validate_rules
+    TERMINATE, validate_rules = _rules.TERMINATE, _rules.validate_rules
     RulesError, read_rules = _rules.RulesError, _rules.read_rules
-    Scopes, scopes = _scope.Scopes, _scope.scopes
+    Scopes, scopes, joiner = _scope.Scopes, _scope.scopes, _scope.joiner
+    REPLY_PUNCT = _scope.REPLY_PUNCT
+    limits, replies = _scope.limits, _scope.replies
     CUES_EXTENSION, Cue, Marks = _marks.CUES_EXTENSION, _marks.Cue, _marks.Marks
-    Targets, reach = _marks.Targets, _marks.reach
+    Targets, reach, inside_hits = _marks.Targets, _marks.reach, _marks.inside_hits
 
 __all__ = ["EXTENSIONS", "ClinicalContext", "RulesError", "read_rules", "validate_rules"]
 RULES_FILE = "rules.json"
-REPLY_PUNCT = "，,。.！!？?～~…"
-MAX_JOIN = 3  # tokens between two items of a list (或者)
 SPANS_KEY = "sc"
 
 for _ext in EXTENSIONS.values():
@@ -165,7 +163,9 @@ class ClinicalContext:
             self._by_key[self.nlp.vocab.strings.add(key)] = rules
             self.matcher.add(key, [self.nlp.make_doc(literal)])
         self._enumeration = set("".join(self.settings["enumeration"]))
-        self._particles = set(self.settings["particles"]) | set(self.settings["clause"])
+        self._particles = (
+            set(self.settings["particles"]) | set(self.settings["clause"]) | set(REPLY_PUNCT)
+        )
         negative = self.settings["negative_replies"]
         positive = self.settings["positive_replies"]
         self._replies = {**dict.fromkeys(positive, False), **dict.fromkeys(negative, True)}
@@ -196,24 +196,20 @@ class ClinicalContext:
         targets = Targets(spans, len(doc))
         texts = [t.text.translate(self._table) for t in doc]
         scope = scopes(doc, texts, self.settings, self.register, self.name)
+        self._mark(doc, texts, targets, scope).write(doc, targets.spans)
+        return doc
+
+    def _mark(self, doc: Doc, texts: list[str], targets: Targets, scope: Scopes) -> Marks:
+        """Every cue's verdict on the findings it reaches, then the rules between verdicts."""
         marks = Marks(len(targets.spans))
         cues, terminations = self._cues(doc, texts, targets, scope)
-        limit = self._limit(scope, terminations, texts)
-        joined = self._joined(texts)
+        limit = limits(scope, terminations, texts, self._particles)
+        joined = joiner(texts, self._enumeration)
         for cue in cues:
-            rule = cue.rule
-            if rule.kind != "MODIFIER" or (cue.inside and not rule.inside):
-                continue
-            if rule.soft and not self.soft_negation:
+            if cue.rule.soft and not self.soft_negation:
                 continue  # 烧退了: the fever was there (the cue still hides the 退 or 没 in it)
             if cue.inside:  # 不烧, 没有痰: a finding that opens with its own negation
-                spans = targets.spans
-                hits = [
-                    i
-                    for i in cue.inside
-                    if rule.inside == "anywhere" or spans[i].start == cue.start
-                ]
-                hits = [i for i in hits if rule.applies_to(spans[i].label_)]
+                hits = inside_hits(cue, targets)
                 marks.add(cue, hits, hits, hits)
             else:
                 marks.add(cue, *reach(cue, targets, limit, joined))
@@ -221,9 +217,10 @@ class ClinicalContext:
         if self.hypothetical_as_uncertain:
             marks.fold("HYPOTHETICAL", "UNCERTAIN")
         marks.last_word()
-        self._answer(texts, targets, scope, marks)
-        marks.write(doc, targets.spans)
-        return doc
+        for lo, hi, negative, cue in replies(texts, scope, self.settings, self._replies):
+            for i in targets.after(lo, hi):
+                marks.answer(i, negative, cue)
+        return marks
 
     def _findings(self, doc: Doc) -> list[Span]:
         """doc.ents, and the spans of the span group that are not entities already."""
@@ -265,75 +262,8 @@ class ClinicalContext:
             kept.append(cue)
         kept.sort(key=lambda c: c.start)
         terminations = [c for c in kept if c.rule.kind == TERMINATE and not c.inside]
-        return [c for c in kept if c.rule.kind not in (PSEUDO, TERMINATE)], terminations
-
-    def _limit(self, scope: Scopes, terminations: list, texts: list[str]) -> Callable:
-        """limit(cue, forward): where the cue's scope ends (forward) or starts (backward): the
-        clause or sentence, max_scope, or a TERMINATE cue of one of its categories. A
-        `nearest` cue looks back only from the end of its clause (发烧没有, not 不稀没有呛奶)."""
-        positions = [t.start for t in terminations]
-        particles = self._particles
-
-        def ends_clause(cue) -> bool:
-            end = int(scope.clause_end[cue.end - 1])
-            return all(texts[k] in particles for k in range(cue.end, end))
-
-        def limit(cue, forward: bool) -> int:
-            rule = cue.rule
-            if forward:
-                bound = scope.clause_end if rule.scope == "clause" else scope.sent_end
-                edge = min(int(bound[cue.end - 1]), cue.end + rule.max_scope)
-                i = bisect_left(positions, cue.end)
-                while i < len(terminations) and terminations[i].start < edge:
-                    if set(rule.categories) & terminations[i].rule.terminates:
-                        return terminations[i].start
-                    i += 1
-                return edge
-            if rule.direction == "nearest" and not ends_clause(cue):
-                return cue.start
-            bound = scope.clause_start if rule.scope == "clause" else scope.sent_start
-            edge = max(int(bound[cue.start]), cue.start - rule.max_scope)
-            i = bisect_left(positions, cue.start) - 1
-            while i >= 0 and terminations[i].end > edge:
-                if (
-                    terminations[i].end <= cue.start
-                    and set(rule.categories) & terminations[i].rule.terminates
-                ):
-                    return terminations[i].end
-                i -= 1
-            return edge
-
-        return limit
-
-    def _joined(self, texts: list[str]) -> Callable:
-        """joined(a, b): do tokens [a, b) only join the items of a list (、, 和, 或者)?"""
-        chars = self._enumeration
-
-        def joined(a: int, b: int) -> bool:
-            return b - a <= MAX_JOIN and all(texts[k] in chars for k in range(a, b))
-
-        return joined
-
-    def _answer(self, texts: list[str], targets: Targets, scope: Scopes, marks: Marks) -> None:
-        """A turn that opens with an answer (没有, 有的) settles what the previous speaker asked:
-        the findings of the last sentence of the turn before, if that sentence is a question."""
-        if not self._replies or not scope.turns:
-            return
-        questions, answerers = self.settings["questions"], self.settings["answerers"]
-        for before, turn in zip(scope.turns, scope.turns[1:]):
-            if before.speaker == turn.speaker or before.end + 1 != turn.start:
-                continue
-            if answerers and turn.speaker not in answerers:
-                continue
-            head = int(scope.clause_end[turn.body]) if turn.body < turn.end else turn.body
-            reply = "".join(texts[turn.body : head]).strip().strip(REPLY_PUNCT)
-            if reply not in self._replies:
-                continue
-            last = int(scope.sent_start[before.end - 1])
-            if not any(q in "".join(texts[last : before.end]) for q in questions):
-                continue
-            for i in targets.after(last, before.end):
-                marks.answer(i, self._replies[reply], (turn.body, head))
+        modifiers = [c for c in kept if c.rule.kind == "MODIFIER"]
+        return [c for c in modifiers if c.rule.inside or not c.inside], terminations
 
     def pipe(self, stream: Iterable[Doc], batch_size: int = 128):
         for doc in stream:

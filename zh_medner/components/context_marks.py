@@ -105,6 +105,18 @@ def reach(cue: Cue, targets: Targets, limits, joined) -> tuple[list[int], list[i
     return hits, forward, nearest
 
 
+def inside_hits(cue: Cue, targets: Targets) -> list[int]:
+    """The findings a cue inside them reaches: those it opens (不烧), or any it sits in when
+    its rule says `inside: anywhere` (体重无明显变化)."""
+    spans, rule = targets.spans, cue.rule
+    return [
+        i
+        for i in cue.inside
+        if (rule.inside == "anywhere" or spans[i].start == cue.start)
+        and rule.applies_to(spans[i].label_)
+    ]
+
+
 class Marks:
     """Per finding: category -> the (start, end) tokens of the cues that set it."""
 

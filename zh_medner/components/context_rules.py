@@ -103,8 +103,8 @@ def _list(value) -> list:
     return [value] if isinstance(value, str) else list(value or [])
 
 
-def make_rule(rule: dict, defaults: dict, where: str) -> Rule:
-    """A Rule from one JSON object; RulesError names `where` and how to fix it."""
+def _shape(rule, where: str) -> tuple[list[str], list[str]]:
+    """The literals and categories of a rule object, checked."""
     if not isinstance(rule, dict):
         raise RulesError(f"{where}: expected an object")
     extra = set(rule) - RULE_KEYS
@@ -114,51 +114,61 @@ def make_rule(rule: dict, defaults: dict, where: str) -> Rule:
     if not literals or not all(isinstance(x, str) and x.strip() for x in literals):
         raise _fail(where, rule, "'literal' must be a non-empty string or list of strings")
     cats = _list(rule.get("category"))
-    if (
-        not cats
-        or not set(cats) <= set(CATEGORIES)
-        or (len(cats) > 1 and set(cats) - set(EXTENSIONS))
-    ):
+    several = len(cats) > 1 and set(cats) - set(EXTENSIONS)
+    if not cats or not set(cats) <= set(CATEGORIES) or several:
         raise _fail(
             where, rule, f"category must be one of {list(CATEGORIES)} (or a list of the first "
             f"five), got {rule.get('category')!r}",
         )  # fmt: skip
-    get = lambda key, default: rule.get(key, defaults.get(key, default))  # noqa: E731
-    types = get("types", ["DIS", "SYM", "ITE"])
-    fields = {
-        "direction": (get("direction", "forward"), DIRECTIONS),
-        "scope": (get("scope", "clause"), SCOPES),
-        "register": (rule.get("register", "any"), REGISTERS),
-    }
-    for key, (value, allowed) in fields.items():
-        if value not in allowed:
-            raise _fail(where, rule, f"{key} must be one of {list(allowed)}, got {value!r}")
-    max_scope, max_gap = get("max_scope", 30), rule.get("max_gap")
-    for key, value in (("max_scope", max_scope), ("max_gap", max_gap)):
-        if value is not None and (type(value) is not int or value < (key == "max_scope")):
-            raise _fail(where, rule, f"{key} must be a positive integer, got {value!r}")
+    return literals, cats
+
+
+def _check(rule: dict, where: str, values: dict) -> None:
+    """Each setting of a rule (its defaults filled in) within what it may be."""
+    for key, allowed in (("direction", DIRECTIONS), ("scope", SCOPES), ("register", REGISTERS)):
+        if values[key] not in allowed:
+            raise _fail(where, rule, f"{key} must be one of {list(allowed)}, got {values[key]!r}")
+    for key, least in (("max_scope", 1), ("max_gap", 0)):
+        value = values[key]
+        if value is not None and (type(value) is not int or value < least):
+            raise _fail(where, rule, f"{key} must be an integer >= {least}, got {value!r}")
+    types = values["types"]
     if types != "*" and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
         raise _fail(where, rule, 'types must be a list of labels or "*"')
     for key in ("terminates", "unless"):
-        if not set(_list(rule.get(key, []))) <= set(EXTENSIONS):
+        if not set(_list(values[key])) <= set(EXTENSIONS):
             raise _fail(where, rule, f"{key} must list categories of {list(EXTENSIONS)}")
-    if not isinstance(rule.get("soft", False), bool):
+    if not isinstance(values["soft"], bool):
         raise _fail(where, rule, "soft must be true or false")
-    if rule.get("inside") not in INSIDE:
+    if values["inside"] not in INSIDE:
         raise _fail(where, rule, f"inside must be one of {list(INSIDE)} (or left out)")
+
+
+def make_rule(rule: dict, defaults: dict, where: str) -> Rule:
+    """A Rule from one JSON object; RulesError names `where` and how to fix it."""
+    literals, cats = _shape(rule, where)
+    values = {
+        key: rule.get(key, defaults.get(key, default))
+        for key, default in (
+            ("direction", "forward"), ("scope", "clause"), ("max_scope", 30),
+            ("types", ["DIS", "SYM", "ITE"]),
+        )
+    }  # fmt: skip
+    values |= {
+        "register": rule.get("register", "any"),
+        "max_gap": rule.get("max_gap"),
+        "terminates": rule.get("terminates", list(EXTENSIONS)),
+        "unless": rule.get("unless", []),
+        "soft": rule.get("soft", False),
+        "inside": rule.get("inside"),
+    }
+    _check(rule, where, values)
+    types = values.pop("types")
     return Rule(
         literals=tuple(literals),
         categories=tuple(cats),
-        direction=fields["direction"][0],
-        scope=fields["scope"][0],
-        max_scope=max_scope,
-        max_gap=max_gap,
         types=None if types == "*" else frozenset(types),
-        register=fields["register"][0],
-        terminates=frozenset(rule.get("terminates", EXTENSIONS)),
-        unless=frozenset(rule.get("unless", [])),
-        inside=rule.get("inside"),
-        soft=rule.get("soft", False),
+        **{k: frozenset(v) if k in ("terminates", "unless") else v for k, v in values.items()},
     )
 
 

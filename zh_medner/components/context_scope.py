@@ -11,12 +11,16 @@ line with a speaker is speech, and the lines hold the turns that replies are rea
 This file is shipped in the wheel: it imports nothing from `zh_medner`.
 """
 
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy
 from spacy.tokens import Doc
 
 NEWLINE = "\n"
+REPLY_PUNCT = "，,。.！!？?～~…\n "  # around an answer, or after a cue at a clause end
+MAX_JOIN = 3  # tokens between two items of a list (或者)
 
 
 @dataclass
@@ -128,3 +132,76 @@ def scopes(doc: Doc, texts: list[str], settings: dict, register: str, name: str)
     sent_start, sent_end = segment_bounds(sent_breaks)
     speech = speech_sentences(texts, sent_breaks, settings["speech_markers"], register, turns)
     return Scopes(clause_start, clause_end, sent_start, sent_end, speech, prefix, turns)
+
+
+def limits(scope: Scopes, terminations: list, texts: list[str], particles: set) -> Callable:
+    """limit(cue, forward): where the cue's scope ends (forward) or starts (backward): the
+    clause or sentence, max_scope, or a TERMINATE cue of one of its categories. A `nearest`
+    cue looks back only from the end of its clause (发烧没有, not 不稀没有呛奶)."""
+    positions = [t.start for t in terminations]
+
+    def ends_clause(cue) -> bool:
+        end = int(scope.clause_end[cue.end - 1])
+        return all(texts[k] in particles for k in range(cue.end, end))
+
+    def limit(cue, forward: bool) -> int:
+        rule = cue.rule
+        if forward:
+            bound = scope.clause_end if rule.scope == "clause" else scope.sent_end
+            edge = min(int(bound[cue.end - 1]), cue.end + rule.max_scope)
+            i = bisect_left(positions, cue.end)
+            while i < len(terminations) and terminations[i].start < edge:
+                if set(rule.categories) & terminations[i].rule.terminates:
+                    return terminations[i].start
+                i += 1
+            return edge
+        if rule.direction == "nearest" and not ends_clause(cue):
+            return cue.start
+        bound = scope.clause_start if rule.scope == "clause" else scope.sent_start
+        edge = max(int(bound[cue.start]), cue.start - rule.max_scope)
+        i = bisect_left(positions, cue.start) - 1
+        while i >= 0 and terminations[i].end > edge:
+            term = terminations[i]
+            if term.end <= cue.start and set(rule.categories) & term.rule.terminates:
+                return term.end
+            i -= 1
+        return edge
+
+    return limit
+
+
+def joiner(texts: list[str], chars: set) -> Callable:
+    """joined(a, b): do tokens [a, b) only join the items of a list (、, 和, 或者)?"""
+
+    def joined(a: int, b: int) -> bool:
+        return b - a <= MAX_JOIN and all(texts[k] in chars for k in range(a, b))
+
+    return joined
+
+
+def _reply(texts: list[str], scope: Scopes, turn: Turn) -> tuple[str, int]:
+    """The first clause of a turn without its punctuation, and where it ends."""
+    head = min(int(scope.clause_end[turn.body]), turn.end) if turn.body < turn.end else turn.body
+    while head > turn.body and (not texts[head - 1].strip() or texts[head - 1] in REPLY_PUNCT):
+        head -= 1
+    return "".join(texts[turn.body : head]).strip(), head
+
+
+def replies(texts: list[str], scope: Scopes, settings: dict, answers: dict) -> list[tuple]:
+    """(lo, hi, negative, cue) for each turn that opens with an answer (没有, 有的) to the
+    question that ends the turn before: findings in tokens [lo, hi) are settled by the answer
+    at tokens `cue`. Only a turn by one of the `answerers` settles (a doctor's 嗯 does not)."""
+    out = []
+    if not answers:
+        return out
+    questions, answerers = settings["questions"], settings["answerers"]
+    for before, turn in zip(scope.turns, scope.turns[1:]):
+        if before.speaker == turn.speaker or before.end + 1 != turn.start:
+            continue
+        if answerers and turn.speaker not in answerers:
+            continue
+        reply, head = _reply(texts, scope, turn)
+        last = int(scope.sent_start[before.end - 1])
+        if reply in answers and any(q in "".join(texts[last : before.end]) for q in questions):
+            out.append((last, before.end, answers[reply], (turn.body, head)))
+    return out
