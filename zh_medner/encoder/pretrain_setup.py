@@ -38,12 +38,14 @@ def work_folder(output: Path) -> Path:
     return output.with_name(output.name + ".partial")
 
 
-def _number(name: str, value, low: float, high: float = math.inf, low_ok: bool = True) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _number(name, value, low: float, high: float = math.inf, low_ok=True, integer=False) -> None:
+    kind = int if integer else int | float
+    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < low or (value == low and not low_ok) or value > high:
         bound = f"{'at least' if low_ok else 'over'} {low:g}"
         bound += f" and at most {high:g}" if high < math.inf else ""
-        raise PretrainTextError(f"{name} must be a number {bound}, got {value!r}")
+        what = "a whole number" if integer else "a number"
+        raise PretrainTextError(f"{name} must be {what} {bound}, got {value!r}")
 
 
 def check_recipe(recipe) -> None:
@@ -56,19 +58,19 @@ def check_recipe(recipe) -> None:
         raise PretrainTextError(
             f"--precision {recipe.precision!r} cannot train: use fp32, bf16 or auto"
         )
-    for name, low in (("layers", 1), ("hidden", 1), ("heads", 1), ("intermediate", 1)):
-        _number(f"--{name}", getattr(recipe, name), low)
+    for name in ("layers", "hidden", "heads", "intermediate"):
+        _number(f"--{name}", getattr(recipe, name), 1, integer=True)
     if recipe.hidden % recipe.heads:
         raise PretrainTextError(f"--hidden {recipe.hidden} must be a multiple of --heads")
-    _number("--seq-len", recipe.seq_len, 3, 512)
-    _number("--long-seq-len", recipe.long_seq_len, recipe.seq_len, 512)
+    _number("--seq-len", recipe.seq_len, 3, 512, integer=True)
+    _number("--long-seq-len", recipe.long_seq_len, recipe.seq_len, 512, integer=True)
     _number("--long-fraction", recipe.long_fraction, 0, 1)
-    _number("--batch-tokens", recipe.batch_tokens, 1)
+    _number("--batch-tokens", recipe.batch_tokens, 1, integer=True)
     _number("--lr", recipe.lr, 0, 1, low_ok=False)
     _number("warmup_fraction", recipe.warmup_fraction, 0, 1)
     _number("weight_decay", recipe.weight_decay, 0)
     _number("--mask-prob", recipe.mask_prob, 0, 1, low_ok=False)
-    _number("--min-char-count", recipe.min_char_count, 1)
+    _number("--min-char-count", recipe.min_char_count, 1, integer=True)
     _number("--heldout-percent", recipe.heldout_percent, 0, 100)
     if recipe.train_dropout is not None:
         _number("--train-dropout", recipe.train_dropout, 0, 1)
@@ -81,7 +83,7 @@ def check_arguments(sources, minutes, recipe, checkpoint_minutes, threads, lexic
             raise PretrainTextError(f"--lexicon {path}: no such file")
     _number("--minutes", minutes, 0, low_ok=False)
     _number("--checkpoint-minutes", checkpoint_minutes, 0, low_ok=False)
-    _number("--threads", threads, 0)
+    _number("--threads", threads, 0, integer=True)
     check_recipe(recipe)
     for source in sources:
         if not (math.isfinite(source.weight) and source.weight > 0):
