@@ -23,7 +23,7 @@ import httpx
 import typer
 from wasabi import msg
 
-from zh_medner.io import write_text_atomic
+from zh_medner.io import PathError, check_outputs, write_text_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "assets/default_corpus.label_studio.json"
@@ -119,6 +119,10 @@ def main(
     server_option: list[str] = typer.Option([], "--server-option", help="passed to serve"),
 ):
     """Print the tiny request's latency on an idle server and behind abandoned requests."""
+    try:
+        check_outputs([output], [])
+    except PathError as e:
+        msg.fail(str(e), exits=1)
     texts = large_texts(large_chars, max_chars)
     options = ["--max-chars", str(max_chars), *server_option]
     with server(model, options) as url:

@@ -46,7 +46,14 @@ def main(
     """Print chars, seconds, seconds per 10k characters, entities and peak RSS per record size."""
     import spacy
     import torch
+    from wasabi import msg
 
+    from zh_medner.io import PathError, check_outputs, write_text_atomic
+
+    try:
+        check_outputs([out], [])
+    except PathError as e:
+        msg.fail(str(e), exits=1)
     if threads:
         torch.set_num_threads(threads)
     lengths = [int(s) for s in sizes.split(",")]
@@ -77,7 +84,7 @@ def main(
         f"(1 = linear; {size_ratio:.0f} = quadratic)"
     )
     if out:
-        out.write_text(json.dumps({"model": model, "rows": rows}, indent=1) + "\n")
+        write_text_atomic(out, json.dumps({"model": model, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import numpy
 import typer
 from wasabi import msg
 
-from zh_medner.io import write_text_atomic
+from zh_medner.io import PathError, check_outputs, write_text_atomic
 from zh_medner.serving.preannotate import read_records
 
 DEFAULT_TEXTS = Path(__file__).resolve().parent.parent / "assets/default_corpus.label_studio.json"
@@ -54,6 +54,10 @@ def main(
     request_timeout: float = typer.Option(120.0, "--request-timeout"),
 ):
     """Throughput and p50/p95 latency of POST /annotate under bounded concurrency."""
+    try:
+        check_outputs([output], [texts])
+    except PathError as e:
+        msg.fail(str(e), exits=1)
     pool = load_texts(texts)
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -8,7 +8,7 @@ from spacy.tokens import DocBin
 from wasabi import msg
 
 from zh_medner.evaluation.error_report import KINDS, error_report
-from zh_medner.io import write_text_atomic
+from zh_medner.io import PathError, check_outputs, write_text_atomic
 
 
 def main(
@@ -24,6 +24,10 @@ def main(
         msg.fail(f"{data}: no such file", "run `spacy project run convert` first", exits=1)
     if output.suffix != ".html":
         msg.fail(f"{output}: the report is an .html file", exits=1)
+    try:
+        check_outputs([output], [data])
+    except PathError as e:
+        msg.fail(str(e), exits=1)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)

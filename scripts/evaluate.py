@@ -11,7 +11,7 @@ from spacy.tokens import DocBin
 from wasabi import msg
 
 from zh_medner.evaluation.ner import evaluate_ner, per_label_rows, report
-from zh_medner.io import write_text_atomic
+from zh_medner.io import PathError, check_outputs, write_text_atomic
 
 
 def main(
@@ -21,13 +21,16 @@ def main(
     output_table: Path,
     gpu_id: int = typer.Option(-1, "--gpu-id"),
 ):
+    try:
+        check_outputs([output_json, output_table], [data])
+    except PathError as e:
+        msg.fail(str(e), exits=1)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
     gold = list(DocBin().from_disk(data).get_docs(nlp.vocab))
     scores = evaluate_ner(nlp, gold)
-    output_json.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output_json, scores)
+    write_text_atomic(output_json, srsly.json_dumps(scores, indent=2) + "\n")
     write_text_atomic(
         output_table, report(scores, f"NER on {data} ({len(gold)} docs), model {model}")
     )

@@ -11,7 +11,7 @@ from wasabi import msg
 
 from zh_medner.evaluation.drug_ruler import compare
 from zh_medner.evaluation.ner import markdown_table
-from zh_medner.io import write_text_atomic
+from zh_medner.io import PathError, check_outputs, write_text_atomic
 
 
 def main(
@@ -22,6 +22,10 @@ def main(
     output_table: Path,
     limit: int = typer.Option(0, "--limit", help="Score only the first N docs (0: all)"),
 ):
+    try:
+        check_outputs([output_json, output_table], [data, patterns_path])
+    except PathError as e:
+        msg.fail(str(e), exits=1)
     patterns = srsly.read_json(patterns_path)
     gold = list(DocBin().from_disk(data).get_docs(spacy.blank("zh").vocab))
     if limit:
@@ -31,17 +35,14 @@ def main(
         (name, r["DRU"]["p"] * 100, r["DRU"]["r"] * 100, r["DRU"]["f"] * 100, r["f"] * 100)
         for name, r in results.items()
     ]
-    output_json.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(
-        output_json,
-        {
-            "model": str(model),
-            "data": str(data),
-            "docs": len(gold),
-            "patterns": len(patterns),
-            "results": results,
-        },
-    )
+    summary = {
+        "model": str(model),
+        "data": str(data),
+        "docs": len(gold),
+        "patterns": len(patterns),
+        "results": results,
+    }
+    write_text_atomic(output_json, srsly.json_dumps(summary, indent=2) + "\n")
     header = ("pipeline", "DRU P", "DRU R", "DRU F1", "overall F1")
     title = (
         f"Drug dictionary on {data} ({len(gold)} docs), NER model {model}, {len(patterns)} patterns"

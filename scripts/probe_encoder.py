@@ -9,6 +9,7 @@ from spacy.tokens import DocBin
 from wasabi import msg
 
 from zh_medner.evaluation.probe import probe
+from zh_medner.io import PathError, check_outputs, write_text_atomic
 from zh_medner.labels import LABELS
 
 
@@ -20,6 +21,10 @@ def main(
     n_dev: int = typer.Option(1000, "--n-dev"),
     output: Path = typer.Option(Path("metrics/probe.json"), "--output"),
 ):
+    try:
+        check_outputs([output], [train, dev])
+    except PathError as e:
+        msg.fail(str(e), exits=1)
     vocab = spacy.blank("zh").vocab
     train_docs = list(DocBin().from_disk(train).get_docs(vocab))[:n_train]
     dev_docs = list(DocBin().from_disk(dev).get_docs(vocab))[:n_dev]
@@ -32,12 +37,8 @@ def main(
         for name, r in results.items()
     ]
     msg.table(rows, header=("encoder (frozen)", "P", "R", "F1"), divider=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(
-        json.dumps(
-            {"train_docs": len(train_docs), "dev_docs": len(dev_docs), "results": results}, indent=1
-        )
-    )
+    summary = {"train_docs": len(train_docs), "dev_docs": len(dev_docs), "results": results}
+    write_text_atomic(output, json.dumps(summary, indent=1) + "\n")
 
 
 if __name__ == "__main__":

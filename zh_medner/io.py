@@ -235,6 +235,15 @@ def check_output(path, inputs: Iterable = ()) -> Path:
     return path
 
 
+def check_outputs(outputs: Iterable, inputs: Iterable = ()) -> None:
+    """`check_output` for each output (None skipped): a command calls it before loading a model,
+    so a path it cannot write is refused in a second, not after the work."""
+    inputs = [i for i in inputs if i is not None]
+    for path in outputs:
+        if path is not None:
+            check_output(path, inputs)
+
+
 def _write_temp(path: Path, write: Callable[[Path], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
