@@ -70,7 +70,7 @@ def check(package: str, with_library: bool) -> None:
     doc = nlp(TEXT)
     print("pipeline:", nlp.pipe_names)
     for ent in doc.ents:
-        flags = f"negex={ent._.negex}\tuncertain={ent._.uncertain}\tfamily={ent._.family}"
+        flags = f"negated={ent._.negated}\tuncertain={ent._.uncertain}\tfamily={ent._.family}"
         print(f"  {ent.text}\t{ent.label_}\t{flags}\tid={ent.ent_id_}")
     print("  nested spans:", [(s.text, s.label_) for s in doc.spans.get("sc", [])])
     # The shipped dictionary and rules, whatever this (possibly few-step) model predicts:
@@ -83,7 +83,11 @@ def check(package: str, with_library: bool) -> None:
     ]
     for _, proc in nlp.pipeline[nlp.pipe_names.index("span_head") + 1 :]:
         gold = proc(gold)
-    found = [(e.text, e.label_, e._.negex, e._.family, e.ent_id_) for e in gold.ents]
+    found = [(e.text, e.label_, e._.negated, e._.family, e.ent_id_) for e in gold.ents]
+    assert [e._.negex for e in gold.ents] == [e._.negated for e in gold.ents]  # negspacy's name
+    # why 高血压 is negated: the cue and its character offsets
+    cues = gold.ents[0]._.context_cues
+    assert cues == [{"attribute": "negated", "cue": "否认", "start": 2, "end": 4}], cues
     assert found == [
         ("高血压", "DIS", True, False, ""),
         ("发热", "SYM", False, False, ""),
@@ -93,7 +97,7 @@ def check(package: str, with_library: bool) -> None:
     where = " beside the zh-medner library" if with_library else ""
     print(
         f"wheel OK{where}: loads offline, entities, nested spans, "
-        "ent._.negex, ._.uncertain, ._.family"
+        "ent._.negated (negex), ._.uncertain, ._.family, ._.context_cues"
     )
 
 

@@ -21,7 +21,7 @@ from .serving_pipeline import small_pipeline
 LIMITS = Limits(max_texts=4, max_chars=60, max_body_bytes=4000)
 TEXT = "患者慢性胃炎伴胃痛三天，否认高血压病史。"
 ENT_KEYS = {"start", "end", "label", "text", "negated", "uncertain", "family", "historical"}
-ENT_KEYS |= {"hypothetical", "id"}
+ENT_KEYS |= {"hypothetical", "context_cues", "id"}
 LS_CONFIG = (
     '<View><Labels name="ner" toName="txt"><Label value="DIS"/><Label value="SYM"/></Labels>'
     '<Text name="txt" value="$content"/></View>'
@@ -85,8 +85,12 @@ def test_annotate_entities_context_nested_spans_and_drug_id(client):
         "family": False,
         "historical": False,
         "hypothetical": False,
+        "context_cues": [],
         "id": None,
     }
+    assert first["ents"][2]["context_cues"] == [
+        {"attribute": "negated", "cue": "否认", "start": 12, "end": 14}
+    ]
     # the nested 胃炎 is in spans, not in the flat entities
     assert {"start": 4, "end": 6, "label": "DIS", "text": "胃炎"} in first["spans"]
     assert len(first["spans"]) == 4
@@ -110,6 +114,7 @@ def test_context_keys_are_null_when_the_pipeline_has_no_context_layer():
         doc = c.post("/annotate", json={"texts": ["口服阿司匹林"]}).json()["docs"][0]
         assert c.get("/meta").json()["context"] == []
     assert doc["ents"][0]["negated"] is None and doc["ents"][0]["uncertain"] is None
+    assert doc["ents"][0]["context_cues"] is None
     assert doc["spans"] == []
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..components.context import EXTENSIONS, SPANS_KEY
+from ..components.context import CUES_EXTENSION, EXTENSIONS, SPANS_KEY
 from ..io import (
     BOM,
     EncodingError,
@@ -50,6 +50,8 @@ from .model_hash import nlp_fingerprint
 
 # Span extensions of the clinical context -> keys in the output
 CONTEXT_KEYS = {ext: "negated" if ext == "negex" else ext for ext in EXTENSIONS.values()}
+# why each context key is set: [{"attribute", "cue", "start", "end"}] (zh_context's cues)
+CUES_KEY = CUES_EXTENSION
 SIDECAR_SUFFIX = ".resume.json"
 SIDECAR_FORMAT = 1
 OPTION_NAMES = {
@@ -75,6 +77,8 @@ def doc_to_entities(doc: Doc, attrs: list[tuple[str, str]]) -> list[dict]:
         item = {"start": ent.start_char, "end": ent.end_char, "label": ent.label_, "text": ent.text}
         for ext, key in attrs:
             item[key] = bool(getattr(ent._, ext))
+        if attrs:
+            item[CUES_KEY] = [dict(cue) for cue in ent._.get(CUES_EXTENSION) or []]
         if ent.ent_id_:
             item["id"] = ent.ent_id_
         out.append(item)
@@ -84,7 +88,8 @@ def doc_to_entities(doc: Doc, attrs: list[tuple[str, str]]) -> list[dict]:
 def doc_to_record(doc: Doc, attrs: list[tuple[str, str]]) -> dict:
     """One doc as the service returns it: every key always present.
 
-    A context key is null where the pipeline does not set it (no `zh_context`), and `id` is
+    A context key is null where the pipeline does not set it (no `zh_context`), and so is
+    `context_cues` (else the cue behind each context key that is true), and `id` is
     null where no dictionary entry names the entity. `spans` is `doc.spans["sc"]` (nested
     entities included) when the pipeline writes it, else empty.
     """
@@ -94,6 +99,7 @@ def doc_to_record(doc: Doc, attrs: list[tuple[str, str]]) -> dict:
         for key in CONTEXT_KEYS.values():
             if key not in set_keys:
                 item[key] = None
+        item.setdefault(CUES_KEY, None)
         item.setdefault("id", None)
         ents.append(item)
     spans = [

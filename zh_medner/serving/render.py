@@ -6,7 +6,8 @@ offsets, so a JSON record renders the same as a Doc, and overlapping (nested) sp
 laid out in layers: displaCy's "ent" style draws one non-overlapping line at a time.
 
 A negated finding is struck through, an uncertain one has a dashed outline; the label
-tag says which (NEG, ?, FAM, HX, HYP) and the tooltip names the drug's generic name.
+tag says which (NEG, ?, FAM, HX, HYP) and the tooltip names the cue behind each (negated
+(cue: 没有 at 5)) and the drug's generic name.
 The text is escaped by displaCy; everything this module adds is escaped here.
 """
 
@@ -86,13 +87,22 @@ def layers(spans: Sequence[dict]) -> list[list[dict]]:
     return [sorted(layer, key=lambda s: s["start"]) for layer in out]
 
 
+def _cue_words(span: dict) -> dict[str, str]:
+    """context key -> ' (cue: 没有 at 5)' from the span's `context_cues`, for the tooltip."""
+    cues: dict[str, list[str]] = {}
+    for cue in span.get("context_cues") or []:
+        cues.setdefault(cue["attribute"], []).append(f"{cue['cue']} at {cue['start']}")
+    return {key: f" (cue: {', '.join(found)})" for key, found in cues.items()}
+
+
 def _params(span: dict) -> dict:
     classes, flags, notes = [], [], []
+    cues = _cue_words(span)
     for key, (css, tag, words) in CONTEXT_MARKS.items():
         if span.get(key):
             classes.append(css)
             flags.append(f'<span class="flag">{tag}</span>')
-            notes.append(words)
+            notes.append(words + cues.get(key, ""))
     if span.get("error"):
         classes.append("error")
         notes.append(span["error"])
