@@ -1,0 +1,68 @@
+"""Subsets and active-learning selection (zh_medner/training/selection.py, active.py)."""
+
+import numpy
+import pytest
+import spacy
+
+from zh_medner.components.span_head import NEG_INF
+from zh_medner.training.active import labels_random_needs, pick
+from zh_medner.training.experiments import Plan
+from zh_medner.training.selection import STRATEGIES, nested_subsets, rank, uncertainty
+
+from .test_components_span_head import TEXTS
+from .test_components_transformer import encoder, saved  # noqa: F401 (fixtures)
+
+
+def test_subsets_are_nested_seeded_and_distinct():
+    subsets = nested_subsets(1000, [100, 300], seed=3)
+    assert set(subsets[100]) <= set(subsets[300]) and len(set(subsets[300])) == 300
+    assert subsets == nested_subsets(1000, [100, 300], seed=3)
+    assert subsets[100] != nested_subsets(1000, [100], seed=4)[100]
+    with pytest.raises(ValueError, match="smaller --sizes"):
+        nested_subsets(10, [100], seed=0)
+
+
+def test_uncertainty_of_the_closest_call_and_the_expected_errors():
+    cells = numpy.full((2, 3, 2), NEG_INF, dtype="float32")
+    cells[0, 0, 0], cells[1, 2, 0] = 4.0, -0.1  # a sure span, and a close miss
+    scores = uncertainty(cells, numpy.zeros(2))
+    assert scores["least_confident"] == pytest.approx(1 / (1 + numpy.exp(-0.1)), abs=1e-6)
+    p_sure, p_miss = 1 / (1 + numpy.exp(-4.0)), 1 / (1 + numpy.exp(0.1))
+    assert scores["expected_errors"] == pytest.approx((1 - p_sure) + p_miss, abs=1e-6)
+    shifted = uncertainty(cells, numpy.array([0.0, -0.1]))  # a per-label threshold moves it
+    assert shifted["least_confident"] == pytest.approx(0.5)
+
+
+def test_each_strategy_ranks_every_position_once():
+    scores = [
+        {"least_confident": c, "expected_errors": e} for c, e in [(0.9, 1), (0.6, 5), (0.7, 2)]
+    ]
+    assert rank("least_confident", scores) == [1, 2, 0]
+    assert rank("expected_errors", scores) == [1, 2, 0]
+    assert sorted(rank("random", scores, seed=1)) == [0, 1, 2]
+    with pytest.raises(ValueError, match="unknown strategy"):
+        rank("greedy", scores)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_pick_comes_from_the_unlabelled_pool_without_repeats(saved, strategy):  # noqa: F811
+    nlp = spacy.blank("zh")
+    pool = [nlp.make_doc(t) for t in TEXTS * 4]
+    labelled = [0, 5]
+    picked = pick(strategy, saved, pool, labelled, 4, seed=0, threads=1)
+    assert len(picked) == len(set(picked)) == 4
+    assert not set(picked) & set(labelled) and all(0 <= i < len(pool) for i in picked)
+
+
+def test_random_needs_labels_read_off_its_curve():
+    curve = [(100, 0.30, 2), (200, 0.40, 2), (300, 0.44, 2)]
+    assert labels_random_needs(curve, 0.35) == pytest.approx(150)
+    assert labels_random_needs(curve, 0.20) == 100
+    assert labels_random_needs(curve, 0.50) is None
+
+
+def test_budget_of_the_nearest_size_at_or_above():
+    plan = Plan(steps={"100": 400, "300": 600})
+    assert [plan.steps_for(n) for n in (50, 100, 200, 300, 5000)] == [400, 400, 600, 600, 600]
+    with pytest.raises(ValueError, match="unknown recipe"):
+        plan.recipe("magic")

@@ -1,0 +1,84 @@
+"""The learning curve: each recipe trained on nested, seeded subsets of a labelled corpus.
+
+`prepare` splits the corpus once, by a seed: a small tune set (spaCy's training loop needs an
+evaluation set; nothing is selected on it), the pool the subsets come from, a fixed dev subset
+for scoring, and the text of every pool record outside the largest subset, labels thrown away:
+the unlabeled notes a hospital would have, for domain-adaptive pretraining.
+"""
+
+from functools import partial
+from pathlib import Path
+
+import spacy
+from spacy.tokens import DocBin
+
+from ..io import write_text_atomic
+from .augment import augment, merge_names, read_names, training_names
+from .experiments import Plan, Results, run_once, score, train, write_docs
+from .selection import nested_subsets
+
+TUNE_RECORDS = 50
+
+
+def read_docs(path: Path) -> list:
+    return list(DocBin().from_disk(path).get_docs(spacy.blank("zh").vocab))
+
+
+def split_pool(docs: list, seed: int) -> tuple[list, list]:
+    """(tune, pool): the tune set is TUNE_RECORDS seeded records, the pool the rest in order."""
+    tune_idx = set(nested_subsets(len(docs), [TUNE_RECORDS], seed + 1)[TUNE_RECORDS])
+    tune = [d for i, d in enumerate(docs) if i in tune_idx]
+    pool = [d for i, d in enumerate(docs) if i not in tune_idx]
+    return tune, pool
+
+
+def prepare(plan: Plan, train_path: Path, dev_path: Path, out: Path, sizes, seed: int) -> dict:
+    docs = read_docs(train_path)
+    tune, pool = split_pool(docs, seed)
+    subsets = nested_subsets(len(pool), sizes, seed)
+    largest = set(subsets[max(sizes)])
+    unlabeled = [d.text for i, d in enumerate(pool) if i not in largest]
+    write_docs(out / "tune.spacy", tune)
+    write_docs(out / "dev.spacy", read_docs(dev_path)[: plan.dev_limit or None])
+    write_text_atomic(
+        out / "unlabeled.txt", "".join(t.replace("\n", " ") + "\n" for t in unlabeled)
+    )
+    return {"pool": len(pool), "tune": len(tune), "unlabeled": len(unlabeled)}
+
+
+def subset_docs(pool: list, indices, recipe, names_dir: Path | None, seed: int) -> list:
+    """The labelled records of a run, plus their entity-swapped copies for `augment` recipes."""
+    docs = [pool[i] for i in indices]
+    if not recipe.augment:
+        return docs
+    names = merge_names(read_names(names_dir), training_names(docs))
+    return docs + augment(docs, names, copies=1, p=0.5, seed=seed)
+
+
+def run_subset(plan: Plan, recipe, pool, indices, out: Path, run_dir: Path, names_dir, seed):
+    """Train on the subset (and its copies) and score: one row of the results."""
+    docs = subset_docs(pool, indices, recipe, names_dir, seed)
+    train_file = write_docs(run_dir / "train.spacy", docs)
+    size = len(indices)
+    info = train(plan, recipe, train_file, out / "tune.spacy", run_dir / "model", size, seed)
+    scores = score(run_dir / "model" / "model-last", out / "dev.spacy", plan.threads)
+    return {"recipe": recipe.name, "size": size, "seed": seed, "records": len(docs)} | info | scores
+
+
+def learning_curve(
+    plan: Plan, train_path: Path, out: Path, sizes, recipe_names, seed: int, names_dir, log=print
+) -> list[dict]:
+    """Train and score every (recipe, size); rows already in out/results.jsonl are kept."""
+    _, pool = split_pool(read_docs(train_path), seed)
+    subsets = nested_subsets(len(pool), sizes, seed)
+    results = Results(out / "results.jsonl")
+    rows = []
+    for name in recipe_names:
+        recipe = plan.recipe(name)
+        for size in sizes:
+            run_dir = out / "runs" / f"{name}-{size}-seed{seed}"
+            work = partial(
+                run_subset, plan, recipe, pool, subsets[size], out, run_dir, names_dir, seed
+            )
+            rows.append(run_once(results, f"{name}/{size}/seed{seed}", work, log))
+    return rows
