@@ -11,6 +11,8 @@ patient's mentions, each dialogue given as `患者：`/`医生：` lines) and `-
 CHIP-CDEE JSON file; core_names aligned in their text). `--part dev` is the 80% to tune on,
 `--part heldout` the 20% to score once (zh_medner/evaluation/context_corpora.py splits them by
 dialogue or text with a fixed seed). A corpus path that is absent is skipped with a warning.
+CMDD is scored with its labelling conventions (CONVENTIONS; `--no-conventions` for the
+defaults).
 """
 
 import unicodedata
@@ -31,6 +33,15 @@ SETS = [
     Path("assets/context_eval_chart_fhh.jsonl"),
 ]
 MAX_ERRORS_SHOWN = 20
+# How CMDD labels (its annotators' conventions, zh_context's settings that follow them): a
+# condition or worry (要是有肠炎, 怕她感冒) is uncertain; a resolved or reduced symptom (烧退了,
+# 不怎么咳嗽) was there, so present. `--no-conventions` scores CMDD with the defaults.
+CONVENTIONS = {
+    "cmdd": {
+        "components.context.hypothetical_as_uncertain": True,
+        "components.context.soft_negation": False,
+    }
+}
 
 
 def _width(text: str) -> int:
@@ -101,7 +112,7 @@ def report(name: str, scores: dict, stats: dict) -> None:
         err_rows = [
             (
                 e["id"],
-                (e["sentence"] or e["text"])[:40],
+                (e["sentence"] or e["text"]).strip().replace("\n", " ")[:40],
                 f"{e['entity']} ({e['label']})",
                 e["gold"],
                 e["predicted"],
@@ -127,16 +138,23 @@ def main(
     output: Path = typer.Option(
         Path("metrics/context.json"), "--output", help="metrics JSON to write"
     ),
+    conventions: bool = typer.Option(
+        True, "--conventions/--no-conventions", help="score CMDD with its labelling conventions"
+    ),
 ):
     """Print and save precision/recall/F1 of each context dimension on gold entities."""
     eval_sets = eval_sets if eval_sets or cmdd or chip_cdee else SETS
-    results = {}
+    results, pipelines = {}, {}
     try:
-        nlp = rules_pipeline(config, {"paths.context_rules": str(rules)}, exclude=["entity_ruler"])
         for name, records, stats in load_sets(eval_sets or [], cmdd, chip_cdee, part):
-            scores = score_context(nlp, records, source=name)
-            report(name, scores, stats)
-            results[name] = {**scores, "read": stats}
+            settings = CONVENTIONS.get(name.split(":")[0], {}) if conventions else {}
+            key = tuple(sorted(settings.items()))
+            if key not in pipelines:
+                overrides = {"paths.context_rules": str(rules), **settings}
+                pipelines[key] = rules_pipeline(config, overrides, exclude=["entity_ruler"])
+            scores = score_context(pipelines[key], records, source=name)
+            report(name, scores, {**stats, **settings})
+            results[name] = {**scores, "read": stats, "settings": settings}
     except (EvalDataError, ValueError, OSError) as err:
         msg.fail(str(err), exits=1)
     output.parent.mkdir(parents=True, exist_ok=True)
