@@ -155,6 +155,7 @@ BAD = {
     "resume and overwrite": ({"resume": True, "overwrite": True}, "pick one"),
     "hidden not a multiple of heads": ({"recipe": {"hidden": 33}}, "a multiple of --heads"),
     "output is a file": ({"output_file": True}, "enc: is a file; OUTPUT is a folder"),
+    "another run's checkpoint": ({"checkpoint_dir": "ckpt"}, "holds another run's checkpoint"),
 }
 
 
@@ -175,6 +176,10 @@ def test_bad_arguments_are_refused_before_any_text_is_read(
         out.write_text("a file", encoding="utf8")
     if "init_from" in options:
         options["init_from"] = tmp_path / options["init_from"]
+    if "checkpoint_dir" in options:
+        options["checkpoint_dir"] = tmp_path / options["checkpoint_dir"]
+        options["checkpoint_dir"].mkdir()
+        (options["checkpoint_dir"] / "state.pt").write_bytes(checkpoint.read_bytes())
     recipe = P.Recipe(**{**TINY.__dict__, **options.pop("recipe", {})})
     minutes = options.pop("minutes", 0.02)
     source = TextSource(text, options.pop("weight", 1.0))

@@ -178,6 +178,11 @@ def plan_start(output: Path, resume: bool, overwrite: bool, checkpoint_dir: Path
             raise PretrainTextError(
                 f"{work} holds an interrupted run: --resume continues it, --overwrite starts over"
             )
+        if checkpoint_dir and (Path(checkpoint_dir) / "state.pt").exists() and not overwrite:
+            raise PretrainTextError(
+                f"{checkpoint_dir}/state.pt holds another run's checkpoint: --resume continues "
+                "it, --overwrite replaces it, or give another --checkpoint-dir"
+            )
         start.clear_work = work.exists()
         return start
     source = work if work.exists() else output
