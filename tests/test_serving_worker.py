@@ -99,8 +99,8 @@ def test_a_request_beyond_the_queue_gets_503_with_retry_after(app_for):
         tasks = [
             asyncio.create_task(call(app, "/annotate", {"texts": [f"WAIT{i}"]})) for i in range(4)
         ]
-        await asyncio.sleep(0.5)
-        refused = [t.result() for t in tasks[2:] if t.done()]
+        done, _ = await asyncio.wait(tasks[2:], timeout=20)  # refused at once, while 0 runs
+        refused = [t.result() for t in done]
         STATE["gate"].set()
         return refused, [await t for t in tasks[:2]]
 
@@ -195,8 +195,11 @@ def test_health_answers_while_the_pipeline_is_busy(app_for):
 
     async def main():
         busy = asyncio.create_task(call(app, "/annotate", {"texts": ["WAIT"]}))
-        await asyncio.sleep(0.3)
-        during = await health()
+        for _ in range(200):  # until the request is in
+            await asyncio.sleep(0.05)
+            during = await health()
+            if during["requests"]:
+                break
         STATE["gate"].set()
         await busy
         return during, await health()
