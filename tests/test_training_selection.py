@@ -66,3 +66,27 @@ def test_budget_of_the_nearest_size_at_or_above():
     assert [plan.steps_for(n) for n in (50, 100, 200, 300, 5000)] == [400, 400, 600, 600, 600]
     with pytest.raises(ValueError, match="unknown recipe"):
         plan.recipe("magic")
+
+
+def test_a_threshold_per_label_from_its_own_spans():
+    from zh_medner.training.thresholds import best_threshold
+
+    # a high-precision, low-recall label: gold spans sit just below 0
+    cells = [(2.0, True), (-0.4, True), (-0.6, True), (-0.9, False), (-2.0, False)]
+    threshold, f1 = best_threshold(cells, gold=4)
+    assert threshold == -0.75 and f1 == pytest.approx(2 * 3 / (2 * 3 + 0 + 1))
+    assert best_threshold([(1.0, True)], gold=1)[0] == 0.0  # ties stay at 0
+    assert best_threshold([], gold=0) == (0.0, 0.0)
+
+
+def test_tuning_sets_thresholds_on_the_head(saved):  # noqa: F811
+    from zh_medner.training.thresholds import tune_thresholds
+
+    from .test_components_span_head import gold_docs
+
+    nlp = spacy.load(saved)
+    tuned = tune_thresholds(nlp, gold_docs(nlp))
+    head = nlp.get_pipe("span_head")
+    assert set(tuned) == set(head.labels)
+    assert head.cfg["thresholds"] == {k: v["threshold"] for k, v in tuned.items()}
+    assert all(v["f1"] > 0.9 for v in tuned.values())  # the learnt docs

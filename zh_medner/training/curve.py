@@ -82,3 +82,21 @@ def learning_curve(
             )
             rows.append(run_once(results, f"{name}/{size}/seed{seed}", work, log))
     return rows
+
+
+def compare_recipes(
+    plan: Plan, train_path: Path, out: Path, recipe_names, seed: int, names_dir, log=print
+):
+    """Each recipe on the whole training file at the plan's budget, scored on out/dev.spacy
+    (held-out training records): one lever at a time, for the results table."""
+    docs = read_docs(train_path)
+    results = Results(out / "results.jsonl")
+    rows = []
+    for name in recipe_names:
+        recipe = plan.recipe(name)
+        run_dir = out / "runs" / f"{name}-seed{seed}"
+        work = partial(
+            run_subset, plan, recipe, docs, range(len(docs)), out, run_dir, names_dir, seed
+        )
+        rows.append(run_once(results, f"{name}/seed{seed}", work, log))
+    return rows

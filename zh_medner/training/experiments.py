@@ -21,8 +21,6 @@ from spacy.tokens import DocBin
 
 from ..io import write_atomic, write_text_atomic
 
-CONFIG = Path("configs/ner_trf.cfg")
-
 
 @dataclass
 class Recipe:
@@ -30,6 +28,7 @@ class Recipe:
 
     name: str
     encoder: str = "encoders/medchar-roformer-4x256"
+    config: str = "configs/ner_trf.cfg"
     augment: bool = False
     overrides: dict[str, str] = field(default_factory=dict)
 
@@ -89,7 +88,7 @@ def train(
         "training.optimizer.learn_rate.warmup_steps": max(1, int(plan.warmup_fraction * steps)),
         **recipe.overrides,
     }
-    command = [sys.executable, "-m", "spacy", "train", str(CONFIG), "--output", str(output)]
+    command = [sys.executable, "-m", "spacy", "train", recipe.config, "--output", str(output)]
     for key, value in args.items():
         command += [f"--{key}", str(value)]
     env = dict(os.environ, MALLOC_TRIM_THRESHOLD_="0", TOKENIZERS_PARALLELISM="false")
