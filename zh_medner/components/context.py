@@ -37,6 +37,7 @@ context_scope.py and context_marks.py): it imports nothing else from `zh_medner`
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy
 import srsly
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
@@ -194,9 +195,10 @@ class ClinicalContext:
         if not spans:
             return doc
         targets = Targets(spans, len(doc))
-        texts = [t.text.translate(self._table) for t in doc]
+        texts, normalised = self._texts(doc)
         scope = scopes(doc, texts, self.settings, self.register, self.name)
-        self._mark(doc, texts, targets, scope).write(doc, targets.spans)
+        matched = Doc(doc.vocab, words=texts) if normalised else doc
+        self._mark(matched, texts, targets, scope).write(doc, targets.spans)
         return doc
 
     def _mark(self, doc: Doc, texts: list[str], targets: Targets, scope: Scopes) -> Marks:
@@ -222,6 +224,14 @@ class ClinicalContext:
                 marks.answer(i, negative, cue)
         return marks
 
+    def _texts(self, doc: Doc) -> tuple[list[str], bool]:
+        """Each token's text after the `normalise` table (沒 -> 没), and whether any changed.
+        Read from the doc's arrays, one lookup per distinct token: no Token objects made."""
+        orths, where = numpy.unique(doc.to_array("ORTH"), return_inverse=True)
+        raw = [doc.vocab.strings[int(o)] for o in orths]
+        texts = [t.translate(self._table) for t in raw]
+        return [texts[i] for i in where.tolist()], texts != raw
+
     def _findings(self, doc: Doc) -> list[Span]:
         """doc.ents, and the spans of the span group that are not entities already."""
         spans = list(doc.ents)
@@ -231,12 +241,11 @@ class ClinicalContext:
         return spans
 
     def _cues(self, doc: Doc, texts: list[str], targets: Targets, scope: Scopes):
-        """(cues, terminations): the matched cues, minus those in a longer cue, across a
-        finding's edge, in a speaker prefix, or of another register; a cue inside a finding
-        knows which."""
-        matched = doc if texts == [t.text for t in doc] else Doc(doc.vocab, words=texts)
+        """(cues, terminations): the cues matched in `doc` (the normalised text), minus those
+        in a longer cue, across a finding's edge, in a speaker prefix, or of another register;
+        a cue inside a finding knows which."""
         found = []
-        for key, start, end in self.matcher(matched):
+        for key, start, end in self.matcher(doc):
             if scope.prefix[start:end].any():
                 continue
             inside = ()

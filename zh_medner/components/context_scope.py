@@ -62,7 +62,7 @@ def sentence_breaks(doc: Doc, name: str) -> numpy.ndarray:
             f"[{name}] needs sentence boundaries (doc.sents): add the 'sentencizer' before it "
             "in the pipeline (configs/assemble.cfg does)"
         )
-    starts = numpy.array([bool(t.is_sent_start) for t in doc], dtype=bool)
+    starts = doc.to_array("SENT_START") == 1
     starts[:1] = False
     return starts
 
