@@ -56,7 +56,7 @@ def saved(encoder, tmp_path_factory):
         nlp.update(examples, sgd=optimizer, drop=0.0)
     path = tmp_path_factory.mktemp("pipeline") / "nlp"
     nlp.to_disk(path)
-    add_int8_encoder(path)
+    assert add_int8_encoder(path)["min_cosine"] > 0.99  # the encoder in eval mode, no dropout
     return path
 
 
