@@ -13,9 +13,10 @@ import spacy
 import srsly
 
 from zh_medner.components.context import RulesError, read_rules, validate_rules
+from zh_medner.display import ents_html
 from zh_medner.evaluation.gold import run_rules
-from zh_medner.serving.batch import annotate_file, context_attrs, doc_to_record
-from zh_medner.serving.render import ents_html
+from zh_medner.serving.batch import annotate_file
+from zh_medner.serving.schema import context_keys, doc_record
 
 from .serving_pipeline import save_small_pipeline
 from .test_components_context import RULES, build, check, parse, run
@@ -321,7 +322,7 @@ def small(tmp_path_factory):
 
 def test_the_record_of_the_api_and_the_batch_carries_the_cues(small):
     doc = small("患者否认高血压病史，近三天胃痛。")
-    record = doc_to_record(doc, context_attrs(small))
+    record = doc_record(doc, context_keys(small)).model_dump()
     by_text = {e["text"]: e for e in record["ents"]}
     assert by_text["高血压"]["context_cues"] == [
         {"attribute": "negated", "cue": "否认", "start": 2, "end": 4}
@@ -343,6 +344,6 @@ def test_the_batch_output_has_a_cues_field(small, tmp_path):
 
 def test_the_page_shows_the_cue_on_hover(small):
     doc = small("患者否认高血压病史，近三天胃痛。")
-    record = doc_to_record(doc, context_attrs(small))
+    record = doc_record(doc, context_keys(small)).model_dump()
     markup = ents_html(record["text"], record["ents"])
     assert 'title="negated (cue: 否认 at 2)"' in markup

@@ -1,7 +1,7 @@
-"""Batch annotation (zh_medner/serving/batch.py and `zh-medner annotate`): one output line per
-input line, resumable only against the same input and options, a bad record an error line and
-never the end of the run, refusals before the pipeline loads, and the same output from worker
-processes and from a Dask cluster."""
+"""Batch annotation (zh_medner/serving/batch.py, resume.py, `zh-medner annotate`): one output
+line per input line, resumable only against the same input and options, a bad record an error
+line and never the end of the run, refusals before the pipeline loads, and the same output from
+worker processes and from a Dask cluster."""
 
 import json
 import os
@@ -19,11 +19,8 @@ from spacy.language import Language
 
 from zh_medner.io import PathError
 from zh_medner.serving import cli
-from zh_medner.serving.batch import (
-    annotate_file,
-    last_done_line,
-    sidecar_path,
-)
+from zh_medner.serving.batch import annotate_file
+from zh_medner.serving.resume import last_done_line, sidecar_path
 
 from .conftest import ROOT
 from .lock_holder import dead_holder_lock, lock_holder, read_only
@@ -128,7 +125,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(ruler_model, tmp_path):
 def test_same_function_inside_a_data_engine(ruler_model):
     """A Dask bag over two worker processes gives what the file runner gives."""
     dask_bag = pytest.importorskip("dask.bag", reason="dask is a dev dependency")
-    from zh_medner.serving.batch import annotate_batch
+    from zh_medner.serving.pipe import annotate_batch
 
     records = [{"id": i, "text": TEXTS[i % len(TEXTS)]} for i in range(12)]
 
@@ -551,7 +548,8 @@ N_PROCESS_SCRIPT = """
 import sys
 from pathlib import Path
 
-from zh_medner.serving.batch import annotate_file, use_processes
+from zh_medner.serving.batch import annotate_file
+from zh_medner.serving.pipe import use_processes
 
 use_processes()  # the supported way: before any torch work
 
@@ -648,7 +646,7 @@ def test_dask_local_cluster_annotates_like_the_command(small_model, tmp_path):
     expected = [{"id": r["id"], "entities": r["entities"]} for r in read_output(out)]
 
     def annotate_partition(records, model):
-        from zh_medner.serving.batch import annotate_batch
+        from zh_medner.serving.pipe import annotate_batch
 
         records = list(records)
         ents = annotate_batch([r["text"] for r in records], model)
@@ -669,7 +667,7 @@ def test_dask_local_cluster_annotates_like_the_command(small_model, tmp_path):
         got = bag.map_partitions(annotate_partition, model=str(small_model)).compute()
 
         def loaded():
-            from zh_medner.serving.batch import _PIPELINES
+            from zh_medner.serving.pipe import _PIPELINES
 
             return sorted(_PIPELINES)
 

@@ -1,6 +1,7 @@
 """displaCy markup for entities: one colour per label, clinical context visible on the mark.
 
-Used by the service's page and by the error report (zh_medner/evaluation/error_report.py).
+Used by the service's page (zh_medner/serving/page.py) and by the error report
+(zh_medner/evaluation/error_report.py).
 Rendering is manual (`displacy.render(..., style="ent", manual=True)`) from character
 offsets, so a JSON record renders the same as a Doc, and overlapping (nested) spans are
 laid out in layers: displaCy's "ent" style draws one non-overlapping line at a time.
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Sequence
 
 from spacy import displacy
 
-from ..labels import LABELS
+from .labels import ordered
 
 LABEL_COLORS = {
     "DIS": "#f4a6a6",
@@ -68,12 +69,6 @@ def label_color(label: str) -> str:
     return _EXTRA[zlib.crc32(label.encode("utf8")) % len(_EXTRA)]
 
 
-def ordered_labels(labels: Iterable[str]) -> list[str]:
-    """CMeEE labels in guideline order, then any other label alphabetically."""
-    labels = set(labels)
-    return [x for x in LABELS if x in labels] + sorted(labels - set(LABELS))
-
-
 def layers(spans: Sequence[dict]) -> list[list[dict]]:
     """Spans split into lines without overlaps: outer spans first, nested ones below."""
     out: list[list[dict]] = []
@@ -119,7 +114,7 @@ def _params(span: dict) -> dict:
 def ents_html(text: str, spans: Sequence[dict]) -> str:
     """displaCy markup of `text` with `spans` ({start, end, label} plus optional context keys,
     `id` and `error`); one line per layer where spans overlap."""
-    labels = ordered_labels(s["label"] for s in spans)
+    labels = ordered(s["label"] for s in spans)
     options = {
         "colors": {label: label_color(label) for label in labels},
         "template": ENT_TEMPLATE,
@@ -143,6 +138,6 @@ def ents_html(text: str, spans: Sequence[dict]) -> str:
 def legend_html(labels: Iterable[str]) -> str:
     chips = [
         f'<span class="chip" style="background: {label_color(label)}">{html.escape(label)}</span>'
-        for label in ordered_labels(labels)
+        for label in ordered(labels)
     ]
     return "".join(chips)

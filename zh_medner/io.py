@@ -5,7 +5,10 @@ strictly, UTF-8 by default, and drop a UTF-8 BOM at the start of the file. A fil
 encoding is an `EncodingError` naming file:line and how to convert it. `read_text` keeps line
 breaks as they are, because formats that store character offsets (BRAT's .txt, JSON string
 values) own them; `iter_lines` ends a line at \\n, \\r\\n or a lone \\r and counts lines the
-same way everywhere, so every error's line number is the one an editor shows.
+same way everywhere, so every error's line number is the one an editor shows. JSON Lines are
+read on the same lines by zh_medner/jsonl.py.
+
+Errors: `PathError` and its subclasses are the one family of refusals (file, line, fix).
 
 Writing: `write_atomic_all` writes a set of files through temporaries beside them, then renames
 them all; if anything fails, every target keeps its old content. `check_input` and
@@ -30,12 +33,22 @@ _ASCII_PROBE = '\n\r\t {}[]":,.-#*0123456789 TRAEMNabcxyzBIOES'
 
 
 class PathError(ValueError):
-    """A problem with a file or folder: its path, the line when known, and what to do."""
+    """The project's error for what it refuses: the file and line where there is one, and what
+    to do. Every refusal is one (a subclass), so a command catches one type."""
 
     def __init__(self, path, line: int | None, message: str):
-        self.path, self.line, self.message = str(path), line, message
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
+        self.path = None if path is None else str(path)
+        self.line, self.message = line, message
+        where = "" if path is None else f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class OptionError(PathError):
+    """A refused option or setting; the message names it (and a file, where one is involved)
+    and the fix."""
+
+    def __init__(self, message: str, path=None, line: int | None = None):
+        super().__init__(path, line, message)
 
 
 class TextInputError(PathError):
@@ -57,21 +70,21 @@ def check_encoding(encoding: str) -> str:
         name = codecs.lookup(encoding).name
         probe = _ASCII_PROBE.encode(name, errors="replace")
     except LookupError:  # also for codecs that are not text encodings (rot13, base64)
-        raise ValueError(
+        raise OptionError(
             f"unknown encoding {encoding!r}; use a Python codec name such as utf-8, gbk, "
             "gb18030 or big5"
         ) from None
     if name in ("utf-8", "utf-8-sig"):
         return "utf-8"  # a BOM is dropped either way
     if probe != _ASCII_PROBE.encode("ascii"):
-        raise ValueError(
+        raise OptionError(
             f"encoding {encoding!r} is not ASCII-compatible; convert the file to UTF-8 first, "
             f"e.g. `iconv -f {encoding.upper()} -t UTF-8 FILE > FILE.utf8`"
         )
     return name
 
 
-def _decode(data: bytes, path, encoding: str, line: int) -> str:
+def decode_line(data: bytes, path, encoding: str, line: int) -> str:
     """Strict decoding of bytes that start at `line`; an error names its own line and column."""
     try:
         return data.decode(encoding)
@@ -134,7 +147,7 @@ def decode_text(data: bytes, path, encoding: str = "utf-8") -> str:
     """A whole file's bytes, decoded strictly; a UTF-8 BOM at the start is dropped."""
     if has_bom(data, encoding):
         data = data[len(codecs.BOM_UTF8) :]
-    return _decode(data, path, check_encoding(encoding), 1)
+    return decode_line(data, path, check_encoding(encoding), 1)
 
 
 def read_text(path, encoding: str = "utf-8") -> str:
@@ -143,61 +156,43 @@ def read_text(path, encoding: str = "utf-8") -> str:
     return decode_text(read_bytes(path), path, encoding)
 
 
-def iter_lines(path, encoding: str = "utf-8", split_cr: bool = True) -> Iterator[tuple[int, str]]:
-    """(line number, line without its line break) for each line, streamed.
-
-    A line ends at \\n, \\r\\n or a lone \\r. With `split_cr=False` a lone \\r stays inside
-    the line (in JSON Lines it may sit inside a string), but still counts as a line break
-    for the numbering. A UTF-8 BOM at the start of the file is dropped.
-    """
+def binary_lines(path, encoding: str = "utf-8") -> Iterator[tuple[int, bytes]]:
+    """(number of the line it starts on, its bytes without the line break) for each line ended
+    by b"\\n", streamed; a lone \\r stays inside (`encoding` is ASCII-compatible, so the byte is
+    the character) and counts as a line break for the numbering. A UTF-8 BOM at the start of
+    the file is dropped."""
     encoding = check_encoding(encoding)
     path = check_input(path)
-    number = 1
     try:
         f = path.open("rb")
     except OSError as e:
         raise TextInputError(path, None, f"cannot read it ({e.strerror})") from None
+    number = 1
     with f:
-        for raw in f:  # binary lines end at b"\n" only: a lone \r never splits a record here
+        for raw in f:
             if number == 1 and encoding == "utf-8" and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
-            text = _decode(raw, path, encoding, number)
-            if text.endswith("\n"):
-                text = text[:-1]
-            if text.endswith("\r"):
-                text = text[:-1]  # of a \r\n, or a lone \r that ends the file
-            if split_cr and "\r" in text:
-                for i, piece in enumerate(text.split("\r")):
-                    yield number + i, piece
-            else:
-                yield number, text
-            number += 1 + text.count("\r")
+            raw = raw.removesuffix(b"\n").removesuffix(b"\r")  # a \r\n, or a \r ending the file
+            yield number, raw
+            number += 1 + raw.count(b"\r")
 
 
-def split_outside_strings(line: str) -> list[tuple[int, str]]:
-    """A JSON Lines line split at each lone \\r outside a JSON string (one inside stays).
+def iter_lines(path, encoding: str = "utf-8", split_cr: bool = True) -> Iterator[tuple[int, str]]:
+    """(line number, line without its line break) for each line, streamed.
 
-    Returns (number of \\r before the piece, piece): a piece's line number is the line's
-    own plus that count, as `iter_lines` numbers lines.
+    A line ends at \\n, \\r\\n or a lone \\r. With `split_cr=False` a lone \\r stays inside
+    the line (in JSON Lines it may sit inside a string; zh_medner/jsonl.py reads those), but
+    still counts as a line break for the numbering. A UTF-8 BOM at the start of the file is
+    dropped.
     """
-    if "\r" not in line:
-        return [(0, line)]
-    pieces, start, in_string, escaped = [], 0, False, False
-    for i, ch in enumerate(line):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "\r":
-            pieces.append((start, line[start:i]))
-            start = i + 1
-    pieces.append((start, line[start:]))
-    return [(line.count("\r", 0, s), piece) for s, piece in pieces]
+    encoding = check_encoding(encoding)
+    for number, raw in binary_lines(path, encoding):
+        text = decode_line(raw, path, encoding, number)
+        if split_cr and "\r" in text:
+            for i, piece in enumerate(text.split("\r")):
+                yield number + i, piece
+        else:
+            yield number, text
 
 
 class LineIndex:

@@ -12,11 +12,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..io import BOM, LineIndex, check_input, iter_lines, read_text, split_outside_strings
-from ..json_limits import NESTED_TOO_DEEPLY, json_value_error
+from ..io import LineIndex, check_input, read_text
+from ..jsonl import DECODER, JSON_ERRORS, decode_error, read_jsonl
 from .records import ConversionError
 
-_DECODER = json.JSONDecoder(strict=False)
 _WS = " \t\r\n"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _KINDS = {str: "str", int: "an integer", bool: "a boolean", list: "a list", dict: "an object"}
@@ -49,11 +48,9 @@ def iter_json_array(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, 
     else:
         while True:
             try:
-                obj, end = _DECODER.raw_decode(text, i)
-            except json.JSONDecodeError as e:
-                raise ConversionError(path, lines.line(e.pos), f"invalid JSON: {e.msg}") from None
-            except (RecursionError, ValueError) as e:
-                raise beyond_limits(e, path, lines.line(limit_pos(text, i, e))) from None
+                obj, end = DECODER.raw_decode(text, i)
+            except JSON_ERRORS as e:
+                raise json_error(e, path, text, i, lines) from None
             yield lines.line(i), obj
             i = skip_ws(text, end)
             if i < len(text) and text[i] == ",":
@@ -68,40 +65,24 @@ def iter_json_array(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, 
 
 
 def iter_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, object]]:
-    """Yield (line, value) for each non-blank line of a JSON Lines file, streamed."""
-    for number, line in iter_lines(path, encoding, split_cr=False):
-        for crs, piece in split_outside_strings(line):
-            # a BOM can start a later line too, where files were concatenated
-            piece = piece.lstrip(BOM)
-            if not piece.strip(_WS):
-                continue
-            try:
-                yield number + crs, _DECODER.decode(piece)
-            except json.JSONDecodeError as e:
-                raise ConversionError(
-                    path, number + crs, f"invalid JSON: {e.msg} (column {e.colno})"
-                ) from None
-            except (RecursionError, ValueError) as e:
-                raise beyond_limits(e, path, number + crs) from None
+    """Yield (line, value) for each non-blank line of a JSON Lines file, streamed
+    (zh_medner/jsonl.py: a bad line is a ConversionError naming file and line)."""
+    for item in read_jsonl(path, encoding):
+        yield item.line, item.value
 
 
-def limit_pos(text: str, start: int, e: Exception) -> int:
-    """Where the value that `beyond_limits` reports is: the long number if it is one, else
-    `start` (the value being decoded)."""
+def json_error(e: Exception, path: Path, text: str, start: int, lines: LineIndex):
+    """The ConversionError for a failure of the decoder on `text` from `start`, at the line of
+    the fault: the syntax error's position, or the value past Python's limits (the long number
+    if it is one, else `start`; see zh_medner/jsonl.py)."""
+    if isinstance(e, json.JSONDecodeError):
+        return ConversionError(path, lines.line(e.pos), f"invalid JSON: {e.msg}")
+    pos = start
     if isinstance(e, ValueError):
         digits = sys.get_int_max_str_digits() + 1
         found = re.compile(r"\d{" + str(digits) + ",}").search(text, start)
-        if found:
-            return found.start()
-    return start
-
-
-def beyond_limits(e: Exception, path: Path, line: int) -> ConversionError:
-    """The error for JSON that is valid but beyond what Python reads: nesting deeper than the
-    recursion limit, or an integer over the digit limit (see zh_medner/json_limits.py)."""
-    if isinstance(e, RecursionError):
-        return ConversionError(path, line, f"invalid JSON: {NESTED_TOO_DEEPLY}")
-    return ConversionError(path, line, f"invalid JSON: {json_value_error(e)}")
+        pos = found.start() if found else start
+    return ConversionError(path, lines.line(pos), decode_error(e))
 
 
 def iter_json_records(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, object]]:

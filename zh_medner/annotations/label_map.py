@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from ..io import LineIndex, read_text
-from .json_source import beyond_limits, check_string, limit_pos, short
+from ..jsonl import JSON_ERRORS
+from .json_source import check_string, json_error, short
 from .records import ConversionError
 
 
@@ -15,12 +16,9 @@ def read_label_map(path: Path | None, encoding: str = "utf-8") -> dict[str, str 
     text = read_text(path, encoding)
     try:
         mapping = json.loads(text)
-    except json.JSONDecodeError as e:
-        line = LineIndex(text).line(e.pos)
-        raise ConversionError(path, line, f"invalid JSON: {e.msg}") from None
-    except (RecursionError, ValueError) as e:
+    except JSON_ERRORS as e:
         start = len(text) - len(text.lstrip(" \t\r\n"))
-        raise beyond_limits(e, path, LineIndex(text).line(limit_pos(text, start, e))) from None
+        raise json_error(e, path, text, start, LineIndex(text)) from None
     if not isinstance(mapping, dict):
         raise ConversionError(
             path, 1, 'a label map is a JSON object of label -> label or null, e.g. {"疾病": "DIS"}'

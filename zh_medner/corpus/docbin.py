@@ -32,7 +32,7 @@ from ..annotations.records import (
 )
 from ..components.span_head import SPANS_KEY, flat_choice
 from ..io import PathError, check_input, check_output, same_file, write_atomic_all
-from ..labels import LABELS
+from ..labels import LABELS, ordered
 
 
 @dataclass
@@ -67,9 +67,7 @@ class Report:
         )
 
     def to_dict(self) -> dict:
-        labels = sorted(
-            set(self.in_ents) | set(self.spans_only) | set(self.dropped), key=_label_order
-        )
+        labels = ordered(set(self.in_ents) | set(self.spans_only) | set(self.dropped))
         return {
             "records": self.records,
             "skipped_records": dict(self.skipped_records),
@@ -96,10 +94,6 @@ class Report:
             for label, v in per_label.items()
         ]
         return [("label", "ents", "spans only", *reasons)] + rows
-
-
-def _label_order(label: str):
-    return (LABELS.index(label) if label in LABELS else len(LABELS), label)
 
 
 def record_to_doc(

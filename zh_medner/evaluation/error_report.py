@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..serving.render import ENTITY_CSS, ents_html, label_color, ordered_labels
+from ..display import ENTITY_CSS, ents_html, label_color
+from ..labels import ordered
 from .ner import Triple, all_triples, flat_triples, micro_scores
 
 KINDS = ("missed", "spurious", "wrong label", "wrong boundary", "wrong label and boundary")
@@ -141,7 +142,7 @@ def _chip(label: str) -> str:
 def bar_chart(section: dict) -> str:
     """Grouped horizontal bars, P / R / F1 per label (0-100), as inline SVG."""
     per_type = section["per_type"]
-    labels = ordered_labels(per_type)
+    labels = ordered(per_type)
     bar, gap, left, width = 11, 12, 150, 420
     row = 3 * bar + gap
     height = row * len(labels) + 40
@@ -181,8 +182,8 @@ def bar_chart(section: dict) -> str:
 
 
 def confusion_table(confusion: Counter) -> str:
-    gold_labels = ordered_labels(g for g, _ in confusion if g != NONE) + [NONE]
-    pred_labels = ordered_labels(p for _, p in confusion if p != NONE) + [NONE]
+    gold_labels = ordered(g for g, _ in confusion if g != NONE) + [NONE]
+    pred_labels = ordered(p for _, p in confusion if p != NONE) + [NONE]
     head = "".join(f"<th>{html.escape(p)}</th>" for p in pred_labels)
     swaps = [n for (g, p), n in confusion.items() if g != p]
     top = max(swaps, default=1)

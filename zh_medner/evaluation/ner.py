@@ -14,7 +14,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..components.span_head import SPANS_KEY
-from ..labels import LABELS
+from ..labels import ordered
 
 Triple = tuple[int, int, str]
 
@@ -84,7 +84,7 @@ def evaluate_ner(
 def per_label_rows(section: dict) -> list[tuple]:
     """(label, P, R, F, support) rows in CMeEE label order, then the micro average."""
     per_type = section["per_type"]
-    labels = [x for x in LABELS if x in per_type] + sorted(x for x in per_type if x not in LABELS)
+    labels = ordered(per_type)
     rows = [
         (
             x,

@@ -17,6 +17,8 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
+from .limits import Limits
+
 app = typer.Typer(
     help="Chinese medical NER with zh-medner pipelines: a web service, Label Studio "
     "pre-annotation and batch annotation.",
@@ -83,16 +85,26 @@ def serve(
     model: str = typer.Argument(..., help=MODEL_HELP),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
-    max_texts: int = typer.Option(64, "--max-texts", min=1, help="Texts in one request"),
-    max_chars: int = typer.Option(10_000, "--max-chars", min=1, help="Characters in one text"),
+    max_texts: int = typer.Option(
+        Limits.max_texts, "--max-texts", min=1, help="Texts in one request"
+    ),
+    max_chars: int = typer.Option(
+        Limits.max_chars, "--max-chars", min=1, help="Characters in one text"
+    ),
     max_body_bytes: int = typer.Option(
-        1_048_576, "--max-body-bytes", min=1, help="Bytes in one request body"
+        Limits.max_body_bytes, "--max-body-bytes", min=1, help="Bytes in one request body"
     ),
     max_queue: int = typer.Option(
-        16, "--max-queue", min=0, help="Requests waiting for the pipeline; more get 503"
+        Limits.max_queue,
+        "--max-queue",
+        min=0,
+        help="Requests waiting for the pipeline; more get 503",
     ),
     time_limit: float = typer.Option(
-        120.0, "--time-limit", min=0.001, help="Seconds of pipeline time for one request"
+        Limits.time_limit,
+        "--time-limit",
+        min=0.001,
+        help="Seconds of pipeline time for one request",
     ),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
     log_level: str = typer.Option("info", "--log-level"),
@@ -101,7 +113,7 @@ def serve(
     backend (/setup, /predict)."""
     import uvicorn
 
-    from .api import Limits, create_app
+    from .api import create_app
 
     try:
         limits = Limits(max_texts, max_chars, max_body_bytes, max_queue, time_limit)
@@ -179,7 +191,7 @@ def _check_pre_annotate(held, model: str, input_path: Path, output_path: Path, t
     writing it (its lock is then held until `held` closes), INPUT, and MODEL."""
     from ..io import PathError, check_output
     from ..locking import output_lock
-    from .preannotate import InputError, read_records
+    from .preannotate import read_records
 
     if output_path.suffix != ".json":
         msg.fail(f"{output_path}: OUTPUT must be a .json file (Label Studio's import)", exits=1)
@@ -187,7 +199,7 @@ def _check_pre_annotate(held, model: str, input_path: Path, output_path: Path, t
         check_output(output_path, [input_path])
         held.enter_context(output_lock(output_path))
         records = read_records(input_path, text_key)
-    except (PathError, InputError) as e:
+    except PathError as e:
         msg.fail(str(e), exits=1)
     check_model(model)
     return records
@@ -215,7 +227,7 @@ def run_annotate(
     encoding: str = "utf-8",
     restart: bool = False,
 ) -> None:
-    """The batch runner with a progress bar: see zh_medner/serving/batch.py.
+    """The batch runner with a progress bar: see zh_medner/serving/batch.py and resume.py.
 
     Everything that can be refused is refused before the pipeline loads (seconds for a
     transformer): the options, the paths, and whether OUTPUT can be resumed.
@@ -248,8 +260,8 @@ def _plan_annotate(held, model, input_path, output_path, text_key, id_key, encod
     """Check OUTPUT, take its lock (held until `held` closes), and decide what the run does."""
     from ..io import PathError, check_output
     from ..locking import output_lock
-    from .batch import plan_run, run_options, start_run
     from .model_hash import model_fingerprint
+    from .resume import plan_run, run_options, start_run
 
     options = run_options(
         text_key, id_key, encoding, model_fingerprint(model, pipeline_meta(model))
@@ -269,7 +281,8 @@ def _run_plan(model: str, plan, batch_size: int, threads: int, processes: int) -
     from tqdm import tqdm
 
     from ..io import PathError
-    from .batch import annotate_file, use_processes
+    from .batch import annotate_file
+    from .pipe import use_processes
 
     input_path, output_path = plan.input_path, plan.output_path
     if processes > 1:

@@ -13,12 +13,10 @@ from pathlib import Path
 
 from spacy.language import Language
 
+from .schema import model_id
+
 _BLOCK = 1 << 20
 _SKIPPED = ("__pycache__",)
-
-
-def _meta_id(meta: dict) -> str:
-    return f"{meta.get('lang', 'xx')}_{meta.get('name', 'pipeline')}-{meta.get('version', '0')}"
 
 
 def model_root(model: str | Path) -> Path:
@@ -48,7 +46,7 @@ def content_digest(root: Path) -> str:
 
 
 def _fingerprint(meta: dict, digest: str) -> str:
-    return f"{_meta_id(meta)} (sha256 {digest[:16]})"
+    return f"{model_id(meta)} (sha256 {digest[:16]})"
 
 
 def model_fingerprint(model: str | Path, meta: dict) -> str:
@@ -59,7 +57,7 @@ def model_fingerprint(model: str | Path, meta: dict) -> str:
 def _package_root(path: Path, meta: dict) -> Path:
     """A package loads from a data folder inside it: the package's folder holds its code."""
     parent = path.parent
-    if path.name == _meta_id(meta) and (parent / "__init__.py").is_file():
+    if path.name == model_id(meta) and (parent / "__init__.py").is_file():
         return parent
     return path
 

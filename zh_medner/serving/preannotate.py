@@ -34,12 +34,12 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..components.span_head import NEG_INF, SPANS_KEY, SpanHead
-from ..io import TextInputError, iter_lines, write_text_atomic
-from .batch import parse_line, pipe_items
+from ..io import EncodingError, TextInputError, iter_lines, write_text_atomic
+from ..jsonl import read_jsonl
+from .pipe import pipe_items
+from .schema import Prediction, Region, RegionValue, model_id, record_error
 
-
-class InputError(ValueError):
-    pass
+InputError = TextInputError  # an input file refused: file, line and the fix
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,6 @@ class LabelConfig:
     to_name: str = "text"
     value_key: str = "text"
     labels: tuple[str, ...] = ()  # empty: keep every label
-
-
-def model_version(nlp: Language) -> str:
-    meta = nlp.meta
-    return f"{meta.get('lang', 'xx')}_{meta.get('name', 'pipeline')}-{meta.get('version', '0')}"
 
 
 def span_head(nlp: Language) -> SpanHead | None:
@@ -112,25 +107,24 @@ def prediction(
     probs: dict,
     version: str,
     config: LabelConfig = LabelConfig(),
-) -> dict:
+) -> Prediction:
     """One Label Studio prediction: `labels` results over the text, with the model's score."""
     result = []
     for start, end, label, text in regions(doc):
         if config.labels and label not in config.labels:
             continue
-        item = {
-            "from_name": config.from_name,
-            "to_name": config.to_name,
-            "type": "labels",
-            "value": {"start": start, "end": end, "text": text, "labels": [label]},
-        }
-        if (start, end, label) in probs:
-            item["score"] = round(probs[(start, end, label)], 4)
-        result.append(item)
-    out = {"model_version": version, "result": result}
-    if score is not None:
-        out["score"] = round(score, 4)
-    return out
+        p = probs.get((start, end, label))
+        result.append(
+            Region(
+                from_name=config.from_name,
+                to_name=config.to_name,
+                value=RegionValue(start=start, end=end, text=text, labels=[label]),
+                score=None if p is None else round(p, 4),
+            )
+        )
+    return Prediction(
+        model_version=version, result=result, score=None if score is None else round(score, 4)
+    )
 
 
 def _scored(head: SpanHead | None, docs: list[Doc]) -> list[tuple[float | None, dict]]:
@@ -203,44 +197,42 @@ def pre_annotate(
 
     A record the pipeline fails on becomes a task without predictions, first in the file, and
     with the reason under `meta.zh_medner_error`; the other records are not lost."""
-    version = model_version(nlp)
+    version = model_id(nlp.meta)
     tasks = []
     texts = (r[text_key] for r in records)
     for record, (doc, score, probs, error) in zip(records, predict_items(nlp, texts, batch_size)):
         if error is not None:
             tasks.append({"data": record, "predictions": [], "meta": {"zh_medner_error": error}})
             continue
-        tasks.append(
-            {"data": record, "predictions": [prediction(doc, score, probs, version, config)]}
-        )
+        predicted = prediction(doc, score, probs, version, config)
+        tasks.append({"data": record, "predictions": [predicted.model_dump(exclude_none=True)]})
     return sorted(tasks, key=_order)
 
 
 def read_records(path: Path, text_key: str = "text") -> list[dict]:
     """Task data from a .txt (one text a line) or .jsonl file (UTF-8; a BOM is dropped);
-    blank lines are skipped."""
+    blank lines are skipped. A line that is no record is an InputError naming it."""
     path = Path(path)
     if path.suffix not in (".txt", ".jsonl"):
-        raise InputError(f"{path}: INPUT must be a .txt (one text a line) or .jsonl file")
-    records = []
-    try:
-        # JSON Lines may hold a lone \r inside a string: only .txt lines split there
-        for line_no, raw in iter_lines(path, split_cr=path.suffix == ".txt"):
-            if not raw.strip():
-                continue
-            if path.suffix == ".txt":
-                records.append({text_key: raw})
-                continue
-            record, error = parse_line(raw, line_no, text_key)
-            if error:
-                hint = " (or name the text field with --text-key)" if "missing" in error else ""
-                raise InputError(f"{path}:{line_no}: {error}; fix or remove the line{hint}")
-            records.append(record)
-    except TextInputError as e:
-        raise InputError(str(e)) from None
+        raise InputError(path, None, "INPUT must be a .txt (one text a line) or .jsonl file")
+    if path.suffix == ".txt":
+        records = [{text_key: raw} for _, raw in iter_lines(path) if raw.strip()]
+    else:
+        records = list(_jsonl_records(path, text_key))
     if not records:
-        raise InputError(f"{path}: no text in the file")
+        raise InputError(path, None, "no text in the file")
     return records
+
+
+def _jsonl_records(path: Path, text_key: str) -> Iterator[dict]:
+    for item in read_jsonl(path, errors="record"):
+        if isinstance(item.error, EncodingError):
+            raise item.error
+        error = item.error.message if item.error else record_error(item.value, text_key)
+        if error:
+            hint = " (or name the text field with --text-key)" if "missing" in error else ""
+            raise InputError(path, item.line, f"{error}; fix or remove the line{hint}")
+        yield item.value
 
 
 def write_tasks(path: Path, tasks: list[dict]) -> None:
