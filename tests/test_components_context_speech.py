@@ -88,12 +88,12 @@ def test_normalised_cue_keeps_the_text_as_written(ctx):
 @pytest.mark.parametrize(
     "marked",
     [
-        "药没灌下去就[吐/SYM/a]了。",
-        "手一拿开不揉她就[哭/SYM/a]。",
+        "水没喝几口就[吐/SYM/a]了。",
+        "一放下不抱他就[哭/SYM/a]。",
         "没[发烧/SYM/n]、[咳嗽/SYM/n]。",
         "没有[头疼/SYM/n]、[头晕/SYM/n]或者[恶心/SYM/n]。",
         "[肝炎/DIS/n]、[肝硬化/DIS/n]都没有。",
-        "[不稀/SYM/n]没有奶瓣。",
+        "[不痒/SYM/n]没有红点。",
         "[皮疹/SYM/n]也没出。",
     ],
     ids=[
@@ -136,13 +136,13 @@ def test_without_sentences_it_says_to_add_a_sentencizer(ctx):
 @pytest.mark.parametrize(
     "marked",
     [
-        "我们有奶瓣，是不是[消化不良/DIS/u]啊",
-        "[肠炎/DIS/u]会是什么表现",
-        "这是[消化不良/DIS/u]还是[过敏/DIS/u]啊",
-        "医生你说她是不是就是[积食/DIS/u]了",
+        "大便有点酸，是不是[肠炎/DIS/u]呀",
+        "[中耳炎/DIS/u]有什么症状",
+        "这是[湿疹/DIS/u]还是[荨麻疹/DIS/u]呢",
+        "您看这是不是就是[中耳炎/DIS/u]了",
         "会不会引起[肺炎/DIS/uy]",
         "这样会转成[肺炎/DIS/u]吗",
-        "[消化不良/DIS/a]吃什么药好",
+        "[中耳炎/DIS/a]吃什么药好",
         "我爸有[糖尿病/DIS/af]，我会不会也得？",
         "[发烧/SYM/a]能吃布洛芬吗？",
     ],

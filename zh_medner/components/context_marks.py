@@ -155,7 +155,7 @@ class Marks:
                         self.cues[i][category].append((cue.start, cue.end))
 
     def last_word(self) -> None:
-        """Negated and uncertain at once: the later cue wins. 好像没有吧, 不是肺炎吧 are
+        """Negated and uncertain at once: the later cue wins. 好像没有吧, 不是胃炎吧 are
         uncertain; 问我有没有发烧，我说没有 is negated."""
         for cues in self.cues:
             negated, uncertain = cues[NEGATED], cues[UNCERTAIN]

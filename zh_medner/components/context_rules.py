@@ -9,7 +9,7 @@ A rules document is a JSON object:
     follows within scope, else backward if the cue ends its clause: 没有发烧 / 发烧没有);
   - its `scope`: the clause (，；：) or the sentence (the pipeline's `doc.sents`), at most
     `max_scope` characters, and `max_gap`: at most that many characters between cue and
-    finding (没 negates the verb right after it: 药没灌下去就吐了 leaves 吐 alone);
+    finding (没 negates the verb right after it: 水没喝几口就吐了 leaves 吐 alone);
   - `types` (entity labels, or "*"), `register` (chart, speech or any), `unless`
     (categories that block it: 否认高血压病史 is no history), `inside`: the cue also counts
     in a finding, where it opens it ("start": 不烧, 没有痰) or "anywhere" (体重无明显变化),

@@ -137,7 +137,7 @@ def scopes(doc: Doc, texts: list[str], settings: dict, register: str, name: str)
 def limits(scope: Scopes, terminations: list, texts: list[str], particles: set) -> Callable:
     """limit(cue, forward): where the cue's scope ends (forward) or starts (backward): the
     clause or sentence, max_scope, or a TERMINATE cue of one of its categories. A `nearest`
-    cue looks back only from the end of its clause (发烧没有, not 不稀没有呛奶)."""
+    cue looks back only from the end of its clause (发烧没有, not 不痒没有红点)."""
     positions = [t.start for t in terminations]
 
     def ends_clause(cue) -> bool:
