@@ -246,3 +246,20 @@ def test_per_label_thresholds_override_the_global_one(trained):
         assert fresh.get_pipe("span_head").cfg["thresholds"] == {"SYM": 1e9}  # saved with it
     finally:
         head.cfg["thresholds"] = {}
+
+
+@pytest.mark.parametrize("n", [1, 7, 128, 300])
+def test_band_scores_are_the_products_of_each_start_with_the_next_max_length_ends(n):
+    import torch
+
+    from zh_medner.components.span_head import _pointer_module
+
+    pointer = _pointer_module(head_width=4, max_length=5)
+    q, k = torch.randn(2, n, 4), torch.randn(2, n, 4)
+    band = pointer.band_scores(q, k)
+    expected = torch.zeros(2, n, 5)
+    for i in range(n):
+        for d in range(5):
+            if i + d < n:
+                expected[:, i, d] = (q[:, i] * k[:, i + d]).sum(-1)
+    torch.testing.assert_close(band, expected, atol=1e-5, rtol=1e-5)

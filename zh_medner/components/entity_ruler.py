@@ -9,6 +9,9 @@ This file is shipped in the wheel (`spacy package --code`): it imports nothing
 from `zh_medner`.
 """
 
+import warnings
+
+from spacy.errors import Warnings
 from spacy.language import Language
 from spacy.pipeline import EntityRuler
 from spacy.util import registry
@@ -57,3 +60,9 @@ class TokenizedEntityRuler(EntityRuler):
         # With every component disabled, nlp.pipe() only tokenizes.
         with self.nlp.select_pipes(enable=[]):
             super().add_patterns(patterns)
+
+    def _require_patterns(self) -> None:
+        """spaCy's check counts every pattern of every label, for each doc; with 21,000 drug
+        names that was 2 s of 17 over 1,000 notes. An empty ruler has no pattern anywhere."""
+        if not any(self.token_patterns.values()) and not any(self.phrase_patterns.values()):
+            warnings.warn(Warnings.W036.format(name=self.name), stacklevel=2)
