@@ -1,4 +1,11 @@
-"""Pretrain (or continue pretraining) a character BERT on unlabeled text, within a time budget."""
+"""Pretrain (or continue pretraining) a small Chinese character encoder (RoFormer by default) on
+unlabeled text, within a time budget (zh_medner/encoder/pretrain.py).
+
+The recipe comes from `--recipe FILE` (configs/pretrain_medchar_roformer.json is the shipped
+encoder's; an encoder's pretraining.json works too), and every recipe option given here
+overrides it; without --recipe, the Recipe defaults (zh_medner/encoder/recipe.py). Whole-word
+masking needs jieba and word2vec embeddings need gensim: `pip install -e ".[pretrain]"`.
+"""
 
 from pathlib import Path
 
@@ -6,11 +13,13 @@ import typer
 from wasabi import msg
 
 from zh_medner.encoder.masking import lexicon_files
-from zh_medner.encoder.pretrain import Recipe, pretrain, rewrite_card
-from zh_medner.encoder.text import PretrainTextError, TextSource
+from zh_medner.encoder.pretrain import pretrain, rewrite_card
+from zh_medner.encoder.recipe import Recipe, read_recipe, with_overrides
+from zh_medner.encoder.text import TextSource
 from zh_medner.io import PathError
 
 SHARED = Path("../shared/data")
+RECIPE_HELP = "overrides the recipe (default: --recipe's value, else the Recipe default)"
 
 
 def main(
@@ -18,6 +27,9 @@ def main(
         ...,
         help="Hugging Face folder to write (and checkpoint/ inside it); a new folder unless "
         "--resume or --overwrite. The run works in OUTPUT.partial and replaces OUTPUT at the end",
+    ),
+    recipe_file: Path | None = typer.Option(
+        None, "--recipe", help="JSON recipe (configs/pretrain_*.json, or a pretraining.json)"
     ),
     text: list[str] = typer.Option(
         [
@@ -45,30 +57,28 @@ def main(
     init_from: Path | None = typer.Option(
         None, "--init-from", help="continue pretraining a local masked-LM folder (BERT or RoFormer)"
     ),
-    arch: str = typer.Option(
-        "roformer",
-        "--arch",
-        help="bert (learned positions), megatron-bert (pre-LN) or roformer (rotary)",
+    arch: str | None = typer.Option(
+        None, "--arch", help="bert (learned positions), megatron-bert (pre-LN) or roformer (rotary)"
     ),
-    layers: int = typer.Option(4, "--layers"),
-    hidden: int = typer.Option(256, "--hidden"),
-    heads: int = typer.Option(4, "--heads"),
-    intermediate: int = typer.Option(1024, "--intermediate"),
-    seq_len: int = typer.Option(64, "--seq-len"),
-    long_seq_len: int = typer.Option(128, "--long-seq-len"),
-    long_fraction: float = typer.Option(0.2, "--long-fraction"),
-    batch_tokens: int = typer.Option(2048, "--batch-tokens"),
-    lr: float = typer.Option(1e-3, "--lr"),
-    mask_prob: float = typer.Option(0.15, "--mask-prob"),
-    whole_word: bool = typer.Option(True, "--whole-word/--no-whole-word"),
-    word2vec: bool = typer.Option(True, "--word2vec/--no-word2vec"),
-    min_char_count: int = typer.Option(3, "--min-char-count"),
-    heldout_percent: float = typer.Option(
-        1.0, "--heldout-percent", help="share of the first --text's lines kept aside"
+    layers: int | None = typer.Option(None, "--layers", help=RECIPE_HELP),
+    hidden: int | None = typer.Option(None, "--hidden", help=RECIPE_HELP),
+    heads: int | None = typer.Option(None, "--heads", help=RECIPE_HELP),
+    intermediate: int | None = typer.Option(None, "--intermediate", help=RECIPE_HELP),
+    seq_len: int | None = typer.Option(None, "--seq-len", help=RECIPE_HELP),
+    long_seq_len: int | None = typer.Option(None, "--long-seq-len", help=RECIPE_HELP),
+    long_fraction: float | None = typer.Option(None, "--long-fraction", help=RECIPE_HELP),
+    batch_tokens: int | None = typer.Option(None, "--batch-tokens", help=RECIPE_HELP),
+    lr: float | None = typer.Option(None, "--lr", help=RECIPE_HELP),
+    mask_prob: float | None = typer.Option(None, "--mask-prob", help=RECIPE_HELP),
+    whole_word: bool | None = typer.Option(None, "--whole-word/--no-whole-word", help=RECIPE_HELP),
+    word2vec: bool | None = typer.Option(None, "--word2vec/--no-word2vec", help=RECIPE_HELP),
+    min_char_count: int | None = typer.Option(None, "--min-char-count", help=RECIPE_HELP),
+    heldout_percent: float | None = typer.Option(
+        None, "--heldout-percent", help="share of the first --text's lines kept aside"
     ),
-    seed: int = typer.Option(0, "--seed"),
-    precision: str = typer.Option(
-        "auto", "--precision", help="fp32, bf16, or auto (bf16 where the CPU supports it)"
+    seed: int | None = typer.Option(None, "--seed", help=RECIPE_HELP),
+    precision: str | None = typer.Option(
+        None, "--precision", help="fp32, bf16, or auto (bf16 where the CPU supports it)"
     ),
     train_dropout: float | None = typer.Option(
         None, "--train-dropout", help="dropout while pretraining (default: the model's own)"
@@ -85,26 +95,7 @@ def main(
     cache_dir: Path = typer.Option(Path(".cache/pretrain"), "--cache-dir"),
     card_only: bool = typer.Option(False, "--card-only", help="only rewrite OUTPUT/README.md"),
 ):
-    recipe = Recipe(
-        arch=arch,
-        layers=layers,
-        hidden=hidden,
-        heads=heads,
-        intermediate=intermediate,
-        seq_len=seq_len,
-        long_seq_len=long_seq_len,
-        long_fraction=long_fraction,
-        batch_tokens=batch_tokens,
-        lr=lr,
-        mask_prob=mask_prob,
-        whole_word=whole_word,
-        word2vec=word2vec and init_from is None,
-        min_char_count=min_char_count,
-        heldout_percent=heldout_percent,
-        seed=seed,
-        precision=precision,
-        train_dropout=train_dropout,
-    )
+    overrides = dict(locals())  # the recipe options given (None: not given)
     sources = [TextSource.parse(t) for t in text]
     if card_only:
         if not (output / "pretraining.json").is_file():
@@ -113,6 +104,12 @@ def main(
         msg.good(f"{output}/README.md rewritten")
         return
     try:
+        recipe = with_overrides(
+            read_recipe(recipe_file) if recipe_file else Recipe(),
+            **{k: v for k, v in overrides.items() if k in Recipe.__dataclass_fields__},
+        )
+        if init_from is not None:
+            recipe = with_overrides(recipe, word2vec=False)  # the model has its embeddings
         progress = pretrain(
             sources,
             output,
@@ -130,7 +127,7 @@ def main(
             log=msg.info,
             overwrite=overwrite,
         )
-    except (PretrainTextError, PathError) as e:  # PathError: OUTPUT.lock held by another run
+    except PathError as e:  # every refusal, OUTPUT.lock held by another run too
         msg.fail(str(e), exits=1)
     last = progress.history[-1]
     msg.good(

@@ -10,7 +10,11 @@ import pytest
 import srsly
 
 from zh_medner.encoder.pretrain import Recipe, learning_rate, pretrain, window_length
+from zh_medner.encoder.pretrain_setup import Start, check_extras
+from zh_medner.encoder.recipe import read_recipe, with_overrides
+from zh_medner.encoder.streams import load_streams
 from zh_medner.encoder.text import PretrainTextError, TextSource, is_heldout
+from zh_medner.encoder.vocab import SEP
 
 from .conftest import ROOT
 
@@ -109,10 +113,29 @@ def test_resume_continues_from_the_checkpoint(trained, text_file):
 
 
 def test_heldout_lines_never_reach_training(text_file, tmp_path):
-    lines = lzma.open(text_file, "rt", encoding="utf8").read().splitlines()
-    held = [line for line in lines if is_heldout(line.strip(), 0, 5.0)]
+    """The training streams (all that training windows are cut from) hold no held-out line, and
+    the held-out stream holds exactly the held-out lines."""
+    from transformers import BertTokenizerFast
+
+    lines = [x.strip() for x in lzma.open(text_file, "rt", encoding="utf8") if x.strip()]
+    held = [x for x in lines if is_heldout(x, TINY.seed, TINY.heldout_percent)]
     assert 0 < len(held) < len(lines) * 0.2
-    assert is_heldout(held[0].strip(), 0, 5.0) and not is_heldout(held[0].strip(), 1, 0.0)
+    vocab, streams = load_streams([TextSource(text_file)], [0], TINY, None, tmp_path, print)
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    tokenizer = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+
+    def docs(stream) -> list[tuple]:
+        """The documents of a packed stream: the token ids between [SEP]s."""
+        ends = [i for i, t in enumerate(stream) if t == SEP]
+        return [tuple(stream[a + 1 : b]) for a, b in zip([-1] + ends, ends)]
+
+    def ids(line) -> tuple:
+        return tuple(tokenizer(line, add_special_tokens=False)["input_ids"])
+
+    assert docs(streams.heldout) == [ids(x) for x in held]
+    trained = {doc for stream in streams.train for doc in docs(stream)}
+    assert len(trained) > 10 * len(held)
+    assert not trained & {ids(x) for x in held}
 
 
 def test_schedule_warms_up_decays_and_switches_to_long_windows():
@@ -147,6 +170,8 @@ def test_missing_or_empty_input_is_a_clear_error(tmp_path, content, message):
             str(path),
             "--minutes",
             "0.1",
+            "--no-word2vec",  # the text is refused whether or not the pretrain extra is installed
+            "--no-whole-word",
         ],
         capture_output=True,
         text=True,
@@ -171,3 +196,59 @@ def test_non_utf8_line_is_named(tmp_path):
 def test_history_file_is_json(trained):
     out, _ = trained
     assert srsly.read_json(out / "pretraining.json")["recipe"]["layers"] == 1
+
+
+# ------------------------------------------------------------------ the recipe file
+
+SHIPPED_RECIPE = ROOT / "configs" / "pretrain_medchar_roformer.json"
+
+
+def test_the_recipe_file_is_the_shipped_encoders_recipe():
+    """configs/pretrain_medchar_roformer.json states the recipe that made the shipped encoder
+    (its own record, pretraining.json, which predates `precision`: fp32)."""
+    stated = read_recipe(SHIPPED_RECIPE)
+    record = srsly.read_json(ROOT / "encoders" / "medchar-roformer-4x256" / "pretraining.json")
+    assert read_recipe(ROOT / "encoders" / "medchar-roformer-4x256" / "pretraining.json")
+    for key, value in record["recipe"].items():
+        assert getattr(stated, key) == value, key
+    assert stated.precision == "fp32" and stated.train_dropout is None
+    assert set(srsly.read_json(SHIPPED_RECIPE)) == set(Recipe.__dataclass_fields__)
+
+
+def test_a_recipe_file_with_overrides(tmp_path):
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps({"layers": 2, "whole_word": False}), encoding="utf8")
+    recipe = with_overrides(read_recipe(path), layers=None, lr=5e-4, whole_word=None)
+    assert (recipe.layers, recipe.lr, recipe.whole_word, recipe.hidden) == (2, 5e-4, False, 256)
+    path.write_text(json.dumps({"layer": 2}), encoding="utf8")
+    with pytest.raises(
+        PretrainTextError, match=r"recipe.json: unknown recipe field\(s\) \['layer'\]"
+    ):
+        read_recipe(path)
+    path.write_text('{"layers": 2,}', encoding="utf8")
+    with pytest.raises(PretrainTextError, match=r"recipe.json: invalid JSON: .*line 1"):
+        read_recipe(path)
+
+
+@pytest.mark.parametrize(
+    "recipe,missing",
+    [
+        (dict(whole_word=True, word2vec=False), ["jieba"]),
+        (dict(whole_word=False, word2vec=True), ["gensim"]),
+        (dict(whole_word=True, word2vec=True), ["jieba", "gensim"]),
+    ],
+)
+def test_a_missing_extra_is_named_with_the_install_command(monkeypatch, tmp_path, recipe, missing):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name in missing else real(name)
+    )
+    start = Start(tmp_path / "enc", tmp_path / "enc.partial", tmp_path / "state.pt")
+    with pytest.raises(PretrainTextError, match=r'pip install -e "\.\[pretrain\]"') as e:
+        check_extras(Recipe(**recipe), start)
+    assert all(name in str(e.value) for name in missing)
+    check_extras(Recipe(whole_word=False, word2vec=False), start)  # neither is needed
+    start.init_from = tmp_path  # a model to continue has its embeddings: no word2vec
+    check_extras(Recipe(whole_word=False, word2vec=True), start)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from zh_medner.encoder import pretrain as P
+from zh_medner.encoder import streams as S
 from zh_medner.encoder.text import PretrainTextError, TextSource
 from zh_medner.io import PathError
 
@@ -188,7 +189,7 @@ def test_bad_arguments_are_refused_before_any_text_is_read(
     def no_reading(*a, **k):
         raise AssertionError("the text was read before the refusal")
 
-    monkeypatch.setattr(P, "read_source", no_reading)
+    monkeypatch.setattr(S, "read_source", no_reading)
     with pytest.raises(PretrainTextError, match=message.replace("(", r"\(")):
         P.pretrain([source], out, minutes, recipe, cache_dir=tmp_path / "c", **QUICK | options)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before

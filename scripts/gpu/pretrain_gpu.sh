@@ -1,34 +1,27 @@
 #!/usr/bin/env bash
-# The pretraining command on a GPU (bf16), as ONE call of the device tool of at most 8 minutes:
+# Pretrain the character RoFormer on a CUDA GPU in bf16, from the repository root of a checkout
+# where the project is installed (`pip install -e .`; a CUDA build of torch):
 #
-#   here, once:  echo /.gpu_data/ >> .git/info/exclude && mkdir -p .gpu_data &&
-#                cp ../shared/data/pretrain_text/medical/*.xz .gpu_data/   (18.8 MB; ../shared does not travel)
-#   device run:  command "bash scripts/gpu/pretrain_gpu.sh", carry [".gpu_data"], timeout_s 540
+#   bash scripts/gpu/pretrain_gpu.sh OUTPUT [MINUTES] [TEXT...]
 #
-# The GPU image has torch, transformers, numpy and tqdm (not spaCy, gensim or jieba): this run
-# uses single-character masking and random input embeddings, and a larger batch. It writes the
-# Hugging Face folder (fp16 weights, under the 16 MB per-file limit of what comes back) to $OUT,
-# then checks that it loads with AutoModelForMaskedLM there; load it here too with the pinned
-# transformers (`python -c "from transformers import AutoModelForMaskedLM as M; M.from_pretrained(P)"`).
+# The recipe is configs/pretrain_medchar_roformer_gpu.json: the shipped encoder's shape and
+# masking (configs/pretrain_medchar_roformer.json) with a GPU-sized batch (65,536 tokens), a
+# higher peak learning rate, and random input embeddings (no gensim needed). TEXT defaults to the
+# medical and general text under ../shared/data/pretrain_text, weighted 3:1. The weights are
+# saved in fp16 (half the file; they load as fp32). OUTPUT must be a new folder; run the same
+# command with --resume appended to scripts/pretrain_encoder.py to continue an interrupted run.
 set -euo pipefail
-OUT=${OUT:-/tmp/gpu-out}
-MINUTES=${MINUTES:-6}
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+OUTPUT=${1:?usage: bash scripts/gpu/pretrain_gpu.sh OUTPUT [MINUTES] [TEXT...]}
+MINUTES=${2:-6}
+shift $(( $# < 2 ? $# : 2 ))
+TEXTS=("$@")
+if [ ${#TEXTS[@]} -eq 0 ]; then
+  TEXTS=(../shared/data/pretrain_text/medical:3 ../shared/data/pretrain_text/general:1)
+fi
+TEXT_ARGS=()
+for t in "${TEXTS[@]}"; do TEXT_ARGS+=(--text "$t"); done
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-python3 - "$OUT/medchar-roformer-gpu" "$MINUTES" <<'PY'
-import sys
-from pathlib import Path
-
-from zh_medner.encoder.pretrain import Recipe, pretrain
-from zh_medner.encoder.text import TextSource
-
-out, minutes = Path(sys.argv[1]), float(sys.argv[2])
-recipe = Recipe(whole_word=False, word2vec=False, batch_tokens=65536, lr=2e-3, warmup_fraction=0.05)
-pretrain([TextSource(Path(".gpu_data"), 1.0)], out, minutes, recipe, cache_dir=Path("/tmp/cache"),
-         checkpoint_minutes=2, checkpoint_dir=Path("/tmp/ckpt"), fp16_weights=True, device="cuda",
-         eval_sequences=2048, progress_bar=False)
-PY
-python3 -c "
-import sys; from transformers import AutoModelForMaskedLM
-m = AutoModelForMaskedLM.from_pretrained('$OUT/medchar-roformer-gpu'); print('loads:', type(m).__name__, m.dtype)"
-ls -la "$OUT/medchar-roformer-gpu"
+TOKENIZERS_PARALLELISM=false python scripts/pretrain_encoder.py "$OUTPUT" \
+  --recipe configs/pretrain_medchar_roformer_gpu.json "${TEXT_ARGS[@]}" --minutes "$MINUTES" \
+  --device cuda --checkpoint-minutes 2 --fp16-weights
+python -c "import sys; from transformers import AutoModelForMaskedLM as M; m = M.from_pretrained(sys.argv[1]); print('loads:', type(m).__name__, m.dtype)" "$OUTPUT"

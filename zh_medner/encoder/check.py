@@ -78,9 +78,10 @@ def check_encoder(name: str) -> str:
     )
     if looks_local or not HUB_ID.match(name):
         raise ValueError(
-            f"encoder directory not found: {name!r} (from {Path.cwd()}). "
-            "Build the default with `spacy project run build-random-encoder`, or pass "
-            "--vars.encoder DIR"
+            f"encoder directory not found: {name!r} (from {Path.cwd()}). The project's encoder "
+            "is encoders/medchar-roformer-4x256 (in the repository); `spacy project run "
+            "pretrain-encoder` pretrains a new one and `build-random-encoder` builds the random "
+            "stand-in; pass the folder with --vars.encoder DIR"
         )
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
         raise ValueError(

@@ -17,6 +17,7 @@ one costs no time reading text and leaves nothing behind. Refusals are PretrainT
 """
 
 import ctypes
+import importlib.util
 import math
 import os
 import shutil
@@ -92,6 +93,25 @@ def check_arguments(sources, minutes, recipe, checkpoint_minutes, threads, lexic
                 "(PATH:WEIGHT, e.g. notes.txt:3)"
             )
         source.files()  # a missing path or a folder without text, before any reading
+
+
+EXTRA = 'pip install -e ".[pretrain]"'
+
+
+def check_extras(recipe, start: "Start") -> None:
+    """The optional packages the run will use: jieba for whole-word masking, gensim for the
+    word2vec embeddings of a new model (the `pretrain` extra of pyproject.toml)."""
+    needed = []
+    if recipe.whole_word and importlib.util.find_spec("jieba") is None:
+        needed.append("jieba (whole-word masking; --no-whole-word masks single characters)")
+    fresh = start.state is None and start.init_from is None
+    if recipe.word2vec and fresh and importlib.util.find_spec("gensim") is None:
+        needed.append("gensim (word2vec input embeddings; --no-word2vec starts them at random)")
+    if needed:
+        raise PretrainTextError(
+            f"this recipe needs {' and '.join(needed)}: install the pretraining extra with "
+            f"`{EXTRA}`"
+        )
 
 
 def check_init_from(init_from: Path) -> list[str]:

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..components.transformer import ZhHFShim
-from ..io import write_atomic
+from ..io import OptionError, write_atomic
 
 OPSET = 17
 SAMPLE = "患者3天前出现发热、咳嗽，考虑社区获得性肺炎。"
@@ -21,8 +21,8 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what a BERT-like e
 MIN_COSINE = 0.98  # int8 hidden vectors agree with fp32 far above this (0.9997 measured)
 
 
-class QuantizeError(ValueError):
-    pass
+class QuantizeError(OptionError):
+    """The pipeline cannot have an int8 encoder: the message says why and what to do."""
 
 
 def encoder_shim(nlp, pipe: str = "transformer") -> ZhHFShim:

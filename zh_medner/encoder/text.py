@@ -15,11 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import OptionError
+
 TEXT_SUFFIXES = (".txt", ".xz")
 
 
-class PretrainTextError(ValueError):
-    pass
+class PretrainTextError(OptionError):
+    """A pretraining argument, text, folder or checkpoint refused: the message names it (the
+    option, or file and line) and what to do."""
 
 
 @dataclass

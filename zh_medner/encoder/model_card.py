@@ -1,0 +1,148 @@
+"""A pretrained encoder's folder: the Hugging Face files (`export`), and its README.md, the model
+card: what it is, its recipe, data and progress."""
+
+import dataclasses
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..io import write_text_atomic
+from .recipe import Progress, Recipe
+from .text import TextSource
+from .vocab import save_tokenizer
+
+HISTORY = "pretraining.json"  # the recipe, progress and state of the run, beside the card
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _terms(sources: Sequence[TextSource]) -> str:
+    """The sources and their terms, as the text's provider states them (a SOURCE.md beside or
+    above the text), or nothing."""
+    found = (c for s in sources for c in (s.path / "SOURCE.md", s.path.parent / "SOURCE.md"))
+    for cand in dict.fromkeys(found):
+        if cand.exists():
+            body = cand.read_text(encoding="utf8").split("\n", 1)[-1].strip()
+            body = re.sub(r"^#+ ", "#### ", body, flags=re.M)
+            return f"\n### Sources and terms (from `{cand}`)\n\n{body}\n"
+    return ""
+
+
+def _facts(recipe: Recipe, progress: Progress, init_from) -> list[tuple[str, str]]:
+    last = progress.history[-1] if progress.history else {}
+    if init_from:
+        start = f"continued from `{init_from}`"
+    else:
+        start = (
+            "word2vec-initialised input embeddings" if recipe.word2vec else "random initialisation"
+        )
+    masking = "whole-word (jieba + medical lexicon)" if recipe.whole_word else "single characters"
+    return [
+        (
+            "shape",
+            f"{recipe.arch}, {recipe.layers} layers x {recipe.hidden} hidden, "
+            f"{recipe.heads} heads, FFN {recipe.intermediate}",
+        ),
+        ("start", start),
+        ("masking", f"{masking}, {recipe.mask_prob:.0%}, 80/10/10, new masks every batch"),
+        (
+            "windows",
+            f"{recipe.seq_len} tokens, then {recipe.long_seq_len} for the last "
+            f"{recipe.long_fraction:.0%} of the time; packed, no padding",
+        ),
+        (
+            "batch",
+            f"{recipe.batch_tokens} tokens; AdamW, peak lr {recipe.lr:g}, warm-up "
+            f"{recipe.warmup_fraction:.0%}, linear decay over the time budget",
+        ),
+        ("steps", f"{progress.step:,}"),
+        ("tokens seen", f"{progress.tokens:,}"),
+        (
+            "training time",
+            f"{progress.seconds / 60:.1f} min in steps, {progress.wall_seconds / 60:.1f} min wall",
+        ),
+        (
+            "held-out masked-character top-1",
+            f"**{_fmt(last.get('heldout_top1'))}** ({recipe.heldout_percent:g}% of the "
+            "held-out source's lines, chosen by a seeded line hash, never trained on; 15% single "
+            "characters masked)",
+        ),
+    ]
+
+
+def model_card(
+    output: Path, recipe: Recipe, progress: Progress, sources, init_from, done: bool
+) -> str:
+    state = "finished" if done else "in progress (a checkpoint; `--resume` continues it)"
+    facts = _facts(recipe, progress, init_from)
+    table = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in facts)
+    rows = "\n".join(
+        f"| {h['step']:,} | {h['minutes']:.1f} | {h['tokens']:,} | {_fmt(h['loss'])} | "
+        f"{_fmt(h['heldout_top1'])} |"
+        for h in progress.history
+    )
+    data = "\n".join(f"- `{s.path}` (sampling weight {s.weight:g})" for s in sources)
+    return f"""# {output.name}: a small Chinese character {recipe.arch} encoder for medical text
+
+Pretrained by zh-medner (`spacy project run pretrain-encoder`, `scripts/pretrain_encoder.py`) with a
+masked-LM objective. Status: **{state}**. Load it with `AutoModelForMaskedLM` (the masked-LM head is
+kept) or as the encoder of the spaCy pipeline (`--vars.encoder {output}`).
+
+{table}
+
+## Data
+{data}
+{_terms(sources)}
+None of the text is in this folder or in the project; the weights were learned from it.
+
+## Progress
+
+| step | minutes | tokens | train loss | held-out top-1 |
+|---|---|---|---|---|
+{rows}
+"""
+
+
+def rewrite_card(output: Path, sources: Sequence[TextSource]) -> None:
+    """Write the model card again from the folder's pretraining.json (a newer card template)."""
+    history = json.loads((output / HISTORY).read_text(encoding="utf8"))
+    recipe, progress = Recipe(**history["recipe"]), Progress(**history["progress"])
+    card = model_card(output, recipe, progress, sources, None, history["done"])
+    write_text_atomic(output / "README.md", card)
+
+
+def export(
+    model,
+    vocab,
+    output: Path,
+    recipe,
+    progress,
+    sources,
+    init_from,
+    done: bool,
+    fp16: bool = False,
+    folder: Path | None = None,
+) -> None:
+    """Rewrite the Hugging Face folder (`folder`, by default OUTPUT itself): config, tokenizer,
+    safetensors, model card (which names OUTPUT), history.
+
+    `fp16` halves the file (the weights load back as float32: the config keeps float32)."""
+    folder = folder or output
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tokenizer(vocab, folder)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if fp16:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    model.save_pretrained(str(folder), state_dict=state, safe_serialization=True)
+    write_text_atomic(
+        folder / "README.md", model_card(output, recipe, progress, sources, init_from, done)
+    )
+    history = {
+        "recipe": dataclasses.asdict(recipe),
+        "progress": dataclasses.asdict(progress),
+        "done": done,
+    }
+    write_text_atomic(folder / HISTORY, json.dumps(history, indent=1, ensure_ascii=False))
