@@ -96,16 +96,8 @@ def test_killed_run_resumes_without_loss_or_duplicates(ruler_model, tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     n = 20000
     write_input(src, n, bad_lines={7, 15001})
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts" / "annotate.py"),
-        str(src),
-        str(out),
-        "--model",
-        str(ruler_model),
-        "--batch-size",
-        "256",
-    ]
+    cmd = [sys.executable, "-m", "zh_medner.serving.cli", "annotate", str(ruler_model)]
+    cmd += [str(src), str(out), "--batch-size", "256"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and (not out.exists() or out.stat().st_size < 20000):
@@ -180,13 +172,13 @@ def run_cli(monkeypatch, capsys, *args, **kwargs):
 def test_batch_size_must_be_at_least_one(ruler_model, tmp_path, monkeypatch, capsys):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_input(src, 5)
-    script = subprocess.run(
-        [sys.executable, ROOT / "scripts" / "annotate.py", src, out, "--model", ruler_model]
+    command = subprocess.run(
+        [sys.executable, "-m", "zh_medner.serving.cli", "annotate", ruler_model, src, out]
         + ["--batch-size", "0"],
         capture_output=True,
         text=True,
     )
-    assert script.returncode != 0 and "--batch-size" in script.stdout + script.stderr
+    assert command.returncode != 0 and "--batch-size" in command.stdout + command.stderr
     assert not out.exists()
     # the runner itself checks it first, before the model name
     code, said = run_cli(monkeypatch, capsys, "no_such_model", src, out, batch_size=0)
