@@ -29,6 +29,7 @@ def _registered(name: str):
     _registered("zh_entity_ruler")
     or Language.factory(
         "zh_entity_ruler",
+        assigns=["doc.ents", "token.ent_type", "token.ent_iob"],  # as spaCy's entity_ruler
         default_config={
             "phrase_matcher_attr": None,
             "validate": False,
@@ -41,6 +42,8 @@ def _registered(name: str):
 def make_zh_entity_ruler(
     nlp, name, phrase_matcher_attr, validate, overwrite_ents, ent_id_sep, scorer
 ):
+    """spaCy's entity_ruler, with the same settings, assigns and scorer; its phrase patterns are
+    made by the pipeline's tokenizer alone (no other component runs on them)."""
     return TokenizedEntityRuler(
         nlp,
         name,

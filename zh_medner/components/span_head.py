@@ -6,7 +6,7 @@ GlobalPointer, Su et al. 2022): rotary positions on one query and one key
 projection, whose dot product scores the span, plus a start and an end bias per
 type. Training uses the multilabel categorical cross-entropy, so a span can hold
 several types and spans can nest. Spans scoring above 0 are kept:
-- `doc.spans["sc"]`: every predicted span, nested ones included;
+- `doc.spans[spans_key]` ("sc" by default): every predicted span, nested ones included;
 - `doc.ents`: a flat, deterministic choice (`flat_choice`, the converter's rule).
 
 The score band is [types, tokens, max_length] rather than [types, tokens, tokens]:
@@ -283,20 +283,21 @@ def _module(model: Model):
 # -------------------------------------------------------------- the component
 
 
-def _span_head_score(examples: Iterable[Example], **kwargs) -> dict:
-    """ents_p/r/f (flat) and spans_sc_p/r/f (nested included: the CMeEE metric), each per type."""
+def _span_head_score(examples: Iterable[Example], *, spans_key: str = SPANS_KEY, **kwargs) -> dict:
+    """ents_p/r/f (flat) and spans_sc_p/r/f (nested included: the CMeEE metric), each per type.
+    `spans_key` is the head's (the component passes its settings to its scorer)."""
     examples = list(examples)
     scores = Scorer.score_spans(examples, "ents", **kwargs)
     scores.update(
         Scorer.score_spans(
             examples,
-            f"spans_{SPANS_KEY}",
+            f"spans_{spans_key}",
             getter=lambda doc, attr: (
-                doc.spans.get(SPANS_KEY, [])
-                if doc.has_annotation("ENT_IOB") or SPANS_KEY in doc.spans
+                doc.spans.get(spans_key, [])
+                if doc.has_annotation("ENT_IOB") or spans_key in doc.spans
                 else []
             ),
-            has_annotation=lambda doc: SPANS_KEY in doc.spans or doc.has_annotation("ENT_IOB"),
+            has_annotation=lambda doc: spans_key in doc.spans or doc.has_annotation("ENT_IOB"),
             allow_overlap=True,
             **kwargs,
         )
@@ -341,6 +342,7 @@ def _registered(name: str):
         default_config={
             "model": Config().from_str(DEFAULT_MODEL)["model"],
             "threshold": 0.0,
+            "spans_key": SPANS_KEY,
             "scorer": {"@scorers": "zh_medner.span_head_scorer.v1"},
         },
         default_score_weights={
@@ -354,20 +356,54 @@ def _registered(name: str):
     )
 )
 def make_span_head(
-    nlp: Language, name: str, model: Model, threshold: float, scorer: Callable | None
+    nlp: Language,
+    name: str,
+    model: Model,
+    threshold: float,
+    spans_key: str,
+    scorer: Callable | None,
 ):
-    return SpanHead(nlp.vocab, model, name, threshold=threshold, scorer=scorer)
+    """Create a span head: every span of up to the model's `max_length` tokens scored per label.
+
+    model: a Model[List[Doc], Floats4d] of scores [docs, labels, tokens, max_length]
+        (zh_medner.GlobalPointer.v1).
+    threshold: a span is kept where its score is above it (0: the loss's natural boundary);
+        per-label thresholds tuned after training override it.
+    spans_key: the span group the head writes every kept span to, nested ones included
+        (`doc.ents` gets a flat choice of them), and reads gold spans from.
+    scorer: the scoring method; zh_medner.span_head_scorer.v1 gives ents_p/r/f and
+        spans_{spans_key}_p/r/f.
+    """
+    return SpanHead(nlp.vocab, model, name, threshold=threshold, spans_key=spans_key, scorer=scorer)
 
 
 class SpanHead(TrainablePipe):
     def __init__(
-        self, vocab, model: Model, name: str = "span_head", *, threshold: float = 0.0, scorer=None
+        self,
+        vocab,
+        model: Model,
+        name: str = "span_head",
+        *,
+        threshold: float = 0.0,
+        spans_key: str = SPANS_KEY,
+        scorer=None,
     ):
         self.vocab, self.model, self.name = vocab, model, name
         self.scorer = scorer
         # thresholds: per-label overrides of `threshold`, tuned after training on held-out
         # training data (zh_medner/training/thresholds.py) and saved with the labels
-        self.cfg = {"labels": [], "threshold": threshold, "thresholds": {}, "width": None}
+        self.cfg = {
+            "labels": [],
+            "spans_key": spans_key,
+            "threshold": threshold,
+            "thresholds": {},
+            "width": None,
+        }
+
+    @property
+    def key(self) -> str:
+        """The span group the head writes and reads gold spans from (spancat's name for it)."""
+        return self.cfg.get("spans_key", SPANS_KEY)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -421,20 +457,18 @@ class SpanHead(TrainablePipe):
                 for k, s, d in zip(t, start, dist)
             ]
             spans.sort(key=lambda s: (s.start, -s.end, s.label_))
-            doc.spans[SPANS_KEY] = spans
+            doc.spans[self.key] = spans
             doc.ents = flat_choice(spans, labels)
 
     # ---------------------------------------------------------------- training
 
     def gold_spans(self, example: Example) -> list[tuple[int, int, int]]:
-        """(type, start, end) in the predicted doc's tokens: doc.spans["sc"] when present, else
-        ents.
+        """(type, start, end) in the predicted doc's tokens: doc.spans[spans_key] when present,
+        else ents.
         """
         ref = example.reference
         spans = (
-            ref.spans[SPANS_KEY]
-            if SPANS_KEY in ref.spans and len(ref.spans[SPANS_KEY])
-            else ref.ents
+            ref.spans[self.key] if self.key in ref.spans and len(ref.spans[self.key]) else ref.ents
         )
         index = {label: i for i, label in enumerate(self.labels)}
         out = []
@@ -493,7 +527,7 @@ class SpanHead(TrainablePipe):
             found = set()
             for eg in get_examples():
                 ref = eg.reference
-                for span in list(ref.ents) + list(ref.spans.get(SPANS_KEY, [])):
+                for span in list(ref.ents) + list(ref.spans.get(self.key, [])):
                     found.add(span.label_)
             labels = sorted(found)
         for label in labels:
