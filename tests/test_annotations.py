@@ -384,7 +384,7 @@ def test_label_map_renames_and_drops(nlp):
     mapping = read_label_map(FIXTURES / "label_map.json")
     docs, report = C.convert(nlp, FIXTURES / "custom_labels.jsonl", "jsonl", label_map=mapping)
     assert ents(docs[0]) == [("糖尿病", "DIS"), ("多饮", "SYM")]
-    assert [(d.label, d.reason) for d in report.drops] == [("其他", R.LABEL_MAP)]
+    assert [(d.label, d.reason) for d in report.drops] == [("其他", R.DROPPED_BY_LABEL_MAP)]
     # without the map, the Chinese labels are unknown
     _, report = C.convert(nlp, FIXTURES / "custom_labels.jsonl", "jsonl")
     assert {d.reason for d in report.drops} == {R.UNKNOWN_LABEL}

@@ -12,7 +12,7 @@ UNKNOWN_LABEL = "unknown_label"
 MISALIGNED = "misaligned"
 DISCONTINUOUS = "discontinuous"
 DUPLICATE = "duplicate"
-LABEL_MAP = "dropped_by_label_map"
+DROPPED_BY_LABEL_MAP = "dropped_by_label_map"
 DROP_REASONS = (
     OUT_OF_RANGE,
     EMPTY,
@@ -21,7 +21,7 @@ DROP_REASONS = (
     MISALIGNED,
     DISCONTINUOUS,
     DUPLICATE,
-    LABEL_MAP,
+    DROPPED_BY_LABEL_MAP,
 )
 
 

@@ -21,9 +21,9 @@ from spacy.tokens import Doc, DocBin, Span
 from ..annotations import READERS, ConversionError, Entity, Record
 from ..annotations.records import (
     DROP_REASONS,
+    DROPPED_BY_LABEL_MAP,
     DUPLICATE,
     EMPTY,
-    LABEL_MAP,
     MISALIGNED,
     OUT_OF_RANGE,
     TEXT_MISMATCH,
@@ -52,7 +52,9 @@ class Report:
     entities_in: int = 0
     in_ents: Counter = field(default_factory=Counter)
     spans_only: Counter = field(default_factory=Counter)
-    dropped: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    dropped_per_label: dict[str, Counter] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )  # label -> reason -> n
     drops: list[Drop] = field(default_factory=list)
     skipped_records: Counter = field(default_factory=Counter)  # records that make no doc
 
@@ -61,13 +63,13 @@ class Report:
         return sum(self.in_ents.values()) + sum(self.spans_only.values())
 
     def drop(self, record: Record, ent: Entity, reason: str) -> None:
-        self.dropped[ent.label][reason] += 1
+        self.dropped_per_label[ent.label][reason] += 1
         self.drops.append(
             Drop(record.path, ent.line, ent.label, ent.start, ent.end, ent.text, reason)
         )
 
     def to_dict(self) -> dict:
-        labels = ordered(set(self.in_ents) | set(self.spans_only) | set(self.dropped))
+        labels = ordered(set(self.in_ents) | set(self.spans_only) | set(self.dropped_per_label))
         return {
             "records": self.records,
             "skipped_records": dict(self.skipped_records),
@@ -78,7 +80,7 @@ class Report:
                 label: {
                     "ents": self.in_ents[label],
                     "spans_only": self.spans_only[label],
-                    "dropped": dict(self.dropped.get(label, {})),
+                    "dropped": dict(self.dropped_per_label.get(label, {})),
                 }
                 for label in labels
             },
@@ -119,7 +121,7 @@ def record_to_doc(
         reason = ent.reason
         if reason is None and label_map and ent.label in label_map:
             if label_map[ent.label] is None:
-                reason = LABEL_MAP
+                reason = DROPPED_BY_LABEL_MAP
             else:
                 ent.label = label_map[ent.label]
         reason = reason or _check(record.text, ent, labels)
