@@ -2,6 +2,7 @@
 table.
 """
 
+import pytest
 import spacy
 
 from zh_medner.evaluation.ner import (
@@ -64,3 +65,37 @@ def test_per_label_table_in_cmeee_order_with_micro_row():
 def test_empty_input_scores_zero_not_an_error():
     scores = micro_scores([])
     assert scores == {"p": 0.0, "r": 0.0, "f": 0.0, "support": 0, "per_type": {}}
+
+
+def test_the_span_heads_training_scorer_gives_the_official_f1_of_this_module():
+    """`spacy train` keeps the checkpoint with the best spans_sc_f (the span head's scorer, via
+    nlp.evaluate); `evaluate` reports this module's official F1. On the same docs they agree."""
+    from spacy.training import Example
+
+    from zh_medner.components.span_head import SPANS_KEY, flat_choice
+    from zh_medner.evaluation.ner import evaluate_ner
+
+    from .serving_pipeline import GOLD, LABELS, small_pipeline
+
+    nlp = small_pipeline()
+    unseen = [
+        (
+            "慢性胃炎伴发热，复查血常规。",
+            [(0, 4, "DIS"), (2, 4, "DIS"), (5, 7, "SYM"), (10, 13, "ITE")],
+        ),
+        ("否认肺炎，近三天胃痛伴发热。", [(2, 4, "DIS"), (8, 10, "SYM"), (11, 13, "SYM")]),
+        ("高血压病史十年。", [(0, 3, "DIS")]),
+    ]
+    gold = []
+    for text, spans in GOLD + unseen:
+        doc = nlp.make_doc(text)
+        doc.spans[SPANS_KEY] = [doc.char_span(s, e, label=label) for s, e, label in spans]
+        doc.ents = flat_choice(doc.spans[SPANS_KEY], LABELS)
+        gold.append(doc)
+    ours = evaluate_ner(nlp, gold)["official"]
+    training = nlp.evaluate([Example(nlp.make_doc(g.text), g) for g in gold])
+    assert 0 < ours["f"] < 1  # the docs hold misses, so the two could disagree
+    assert training["spans_sc_f"] == pytest.approx(ours["f"])
+    assert (training["spans_sc_p"], training["spans_sc_r"]) == pytest.approx((ours["p"], ours["r"]))
+    for label, scores in ours["per_type"].items():
+        assert training["spans_sc_per_type"][label]["f"] == pytest.approx(scores["f"]), label

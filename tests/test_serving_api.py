@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from spacy.language import Language
 
 from zh_medner.serving.api import Limits, create_app
+from zh_medner.serving.schema import AnnotateResponse, PredictResponse
 
 from .serving_pipeline import small_pipeline
 
@@ -362,3 +363,32 @@ def test_concurrent_requests_run_the_pipeline_one_at_a_time(nlp):
     expected = [("慢性胃炎", "DIS"), ("胃痛", "SYM"), ("高血压", "DIS")]
     assert ents_of(responses[2].json()["docs"][0]) == expected
     assert state["most"] == 1 and len(state["threads"]) == 1
+
+
+# ------------------------------------------------------------------ the schema
+
+
+def test_openapi_documents_every_body_and_answer(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for path, body, answer in [
+        ("/annotate", "AnnotateRequest", "AnnotateResponse"),
+        ("/render", "AnnotateRequest", "RenderResponse"),
+        ("/predict", "PredictRequest", "PredictResponse"),
+    ]:
+        post = spec["paths"][path]["post"]
+        assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(body)
+        ok = post["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok["$ref"].endswith(answer)
+    refs = set(re.findall(r'"#/components/schemas/(\w+)"', json.dumps(spec)))
+    assert refs and refs <= set(schemas)  # every model it names is in it
+    assert set(schemas["Entity"]["properties"]) == ENT_KEYS
+    assert {"/health", "/meta", "/setup", "/webhook", "/versions", "/"} <= set(spec["paths"])
+
+
+def test_answers_are_the_schema(client):
+    docs = client.post("/annotate", json={"texts": [TEXT]}).json()
+    assert AnnotateResponse.model_validate(docs).model_dump() == docs
+    body = {"tasks": [{"data": {"text": TEXT}}]}
+    predicted = client.post("/predict", json=body).json()
+    assert PredictResponse.model_validate(predicted).model_dump(exclude_none=True) == predicted
