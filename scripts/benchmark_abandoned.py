@@ -24,6 +24,7 @@ import typer
 from wasabi import msg
 
 from zh_medner.io import PathError, check_outputs, write_text_atomic
+from zh_medner.serving.limits import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "assets/default_corpus.label_studio.json"
@@ -113,7 +114,7 @@ def main(
     output: Path = typer.Argument(..., help="Results (.json)"),
     abandoned: list[int] = typer.Option([1, 3], "--abandoned", help="large requests left; repeat"),
     large_chars: int = typer.Option(48_000, "--large-chars", min=1),
-    max_chars: int = typer.Option(10_000, "--max-chars", min=1),
+    max_chars: int = typer.Option(Limits.max_chars, "--max-chars", min=1),
     give_up: float = typer.Option(1.0, "--give-up", help="seconds before a client leaves"),
     timeout: float = typer.Option(300.0, "--timeout", help="the tiny request's timeout"),
     server_option: list[str] = typer.Option([], "--server-option", help="passed to serve"),

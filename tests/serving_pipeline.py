@@ -15,12 +15,16 @@ import spacy
 import srsly
 from spacy.training import Example
 from spacy.util import fix_random_seed
+from thinc.api import Config
 
 from zh_medner.components.span_head import SPANS_KEY, flat_choice
 
 from .conftest import ROOT
 
 RULES = ROOT / "zh_medner" / "resources" / "context_rules_zh.json"
+# the shipped pipeline's sentence ends: configs/assemble.cfg is their one place
+ASSEMBLE = Config().from_disk(ROOT / "configs" / "assemble.cfg", interpolate=False)
+SENTENCE_ENDS = ASSEMBLE["components"]["sentencizer"]["punct_chars"]
 LABELS = ["DIS", "SYM", "DRU", "ITE"]
 UPDATES = 60
 # (text, [(start, end, label)]): nested 胃炎 inside 慢性胃炎
@@ -71,7 +75,7 @@ def _built() -> Path:
         nlp.update(examples, sgd=optimizer, drop=0.0)
     ruler = nlp.add_pipe("zh_entity_ruler", name="entity_ruler", config={"overwrite_ents": False})
     ruler.add_patterns(DRUG_PATTERNS)
-    nlp.add_pipe("sentencizer", config={"punct_chars": ["。", "！", "？", "!", "?", "\n"]})
+    nlp.add_pipe("sentencizer", config={"punct_chars": SENTENCE_ENDS})
     context = nlp.add_pipe("zh_context", name="context")
     context.initialize(lambda: [], nlp=nlp, rules=srsly.read_json(RULES))
     nlp.meta.update(name="medner_test", version="0.0.1", performance={"spans_sc_f": 1.0})

@@ -54,6 +54,7 @@ from .schema import (
     context_keys,
     doc_record,
     model_id,
+    package_name,
 )
 from .worker import Job, Worker
 
@@ -138,7 +139,7 @@ def _service_routes(app: FastAPI, annotator: Annotator) -> None:
     async def meta():
         m = nlp.meta
         return Meta(
-            name=f"{m.get('lang', 'xx')}_{m.get('name', 'pipeline')}",
+            name=package_name(m),
             version=m.get("version"),
             model_version=annotator.version,
             spacy_version=m.get("spacy_version"),

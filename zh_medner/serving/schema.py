@@ -139,9 +139,14 @@ class Meta(BaseModel):
     limits: dict[str, Any]
 
 
+def package_name(meta: dict) -> str:
+    """`lang_name` of a pipeline's meta.json: the package `spacy package` makes of it."""
+    return f"{meta.get('lang', 'xx')}_{meta.get('name', 'pipeline')}"
+
+
 def model_id(meta: dict) -> str:
-    """`lang_name-version` of a pipeline's meta.json, as `spacy package` names it."""
-    return f"{meta.get('lang', 'xx')}_{meta.get('name', 'pipeline')}-{meta.get('version', '0')}"
+    """`lang_name-version`: the package and its version, every answer's model version."""
+    return f"{package_name(meta)}-{meta.get('version', '0')}"
 
 
 def record_error(value, text_key: str) -> str | None:
