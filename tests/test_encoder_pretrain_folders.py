@@ -2,8 +2,6 @@
 (never with a diverged model), holds OUTPUT's lock, and refuses bad arguments before it reads
 any text (zh_medner/encoder/pretrain_setup.py, scripts/pretrain_encoder.py)."""
 
-import json
-import lzma
 import os
 import subprocess
 import sys
@@ -18,20 +16,15 @@ from zh_medner.io import PathError
 
 from .conftest import ROOT
 from .lock_holder import lock_holder
-from .test_encoder_pretrain import TINY
+from .test_encoder_pretrain import TINY, text_file  # noqa: F401 (a fixture)
 
 QUICK = dict(checkpoint_minutes=0.02, threads=1, log=lambda m: None, progress_bar=False)
 
 
 @pytest.fixture(scope="module")
-def text(tmp_path_factory):
-    """About 60,000 characters of clinical text: the embedded corpus, as .txt.xz."""
-    tasks = json.loads((ROOT / "assets" / "default_corpus.label_studio.json").read_text("utf8"))
-    path = tmp_path_factory.mktemp("text") / "notes.txt.xz"
-    with lzma.open(path, "wt", encoding="utf8") as f:
-        for task in tasks:
-            f.write(task["data"]["text"].replace("\n", " ") + "\n")
-    return path
+def text(text_file):  # noqa: F811 (the imported fixture)
+    """About 60,000 characters of clinical text (test_encoder_pretrain.py's)."""
+    return text_file
 
 
 def snapshot(folder):
