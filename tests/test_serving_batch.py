@@ -18,7 +18,7 @@ import spacy
 from spacy.language import Language
 
 from zh_medner.io import PathError
-from zh_medner.serving import cli
+from zh_medner.serving import annotate_cli, cli
 from zh_medner.serving.batch import annotate_file
 from zh_medner.serving.resume import last_done_line, sidecar_path
 
@@ -159,7 +159,7 @@ def run_cli(monkeypatch, capsys, *args, **kwargs):
     def no_load(*a, **k):
         raise AssertionError("the pipeline was loaded before the refusal")
 
-    monkeypatch.setattr(cli, "load_model", no_load)
+    monkeypatch.setattr(annotate_cli, "load_model", no_load)
     with pytest.raises(SystemExit) as exit_info:
         cli.run_annotate(*[str(a) for a in args], **kwargs)
     captured = capsys.readouterr()

@@ -11,13 +11,14 @@ checked before the pipeline loads (a transformer takes seconds to load).
 import contextlib
 import ipaddress
 import socket
-import sys
 from pathlib import Path
 
 import typer
 from wasabi import msg
 
+from .annotate_cli import ENCODING_HELP, run_annotate
 from .limits import Limits
+from .loading import check_model, load_model
 
 app = typer.Typer(
     help="Chinese medical NER with zh-medner pipelines: a web service, Label Studio "
@@ -27,37 +28,6 @@ app = typer.Typer(
 )
 
 MODEL_HELP = "Installed package name (zh_medner_trf) or pipeline folder (pipelines/medner_trf)"
-
-
-def check_model(model: str) -> None:
-    import spacy.util
-
-    path = Path(model)
-    if path.exists():
-        if not (path / "config.cfg").is_file():
-            msg.fail(
-                f"{model}: not a pipeline folder (no config.cfg in it)",
-                "pass the folder that `spacy assemble` or `nlp.to_disk` wrote",
-                exits=1,
-            )
-    elif not spacy.util.is_package(model):
-        msg.fail(
-            f"{model}: no pipeline folder or installed package of that name",
-            "pass a folder (pipelines/medner_trf) or install the wheel "
-            "(pip install packages/zh_medner_trf-*/dist/*.whl)",
-            exits=1,
-        )
-
-
-def load_model(model: str, threads: int = 0):
-    """The pipeline, after `check_model`; `threads` > 0 sets torch's thread count."""
-    import spacy
-
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    return spacy.load(model)
 
 
 def check_port(host: str, port: int) -> None:
@@ -203,121 +173,6 @@ def _check_pre_annotate(held, model: str, input_path: Path, output_path: Path, t
         msg.fail(str(e), exits=1)
     check_model(model)
     return records
-
-
-def pipeline_meta(model: str) -> dict:
-    """meta.json of a pipeline folder or installed package, read without loading the pipeline."""
-    import spacy.util
-    import srsly
-
-    path = Path(model) if Path(model).exists() else spacy.util.get_package_path(model)
-    meta = path / "meta.json"
-    return srsly.read_json(meta) if meta.is_file() else {}
-
-
-def run_annotate(
-    model: str,
-    input_path: Path,
-    output_path: Path,
-    text_key: str = "text",
-    id_key: str = "id",
-    batch_size: int = 64,
-    threads: int = 0,
-    processes: int = 1,
-    encoding: str = "utf-8",
-    restart: bool = False,
-) -> None:
-    """The batch runner with a progress bar: see zh_medner/serving/batch.py and resume.py.
-
-    Everything that can be refused is refused before the pipeline loads (seconds for a
-    transformer): the options, the paths, and whether OUTPUT can be resumed.
-    """
-    from ..io import check_encoding
-    from .batch import check_run_options
-
-    try:
-        check_run_options(batch_size, processes)
-        encoding = check_encoding(encoding)
-    except ValueError as e:
-        msg.fail(str(e), exits=1)
-    if threads < 0:
-        msg.fail(f"--threads must be 0 (torch's default) or more, got {threads}", exits=1)
-    if processes > 1 and threads > 1:
-        msg.fail(
-            f"--threads {threads} with --processes {processes}: each process runs one torch "
-            "thread (more would deadlock forked workers); leave --threads out",
-            exits=1,
-        )
-    check_model(model)
-    with contextlib.ExitStack() as held:
-        plan = _plan_annotate(
-            held, model, input_path, output_path, text_key, id_key, encoding, restart
-        )
-        _run_plan(model, plan, batch_size, threads, processes)
-
-
-def _plan_annotate(held, model, input_path, output_path, text_key, id_key, encoding, restart):
-    """Check OUTPUT, take its lock (held until `held` closes), and decide what the run does."""
-    from ..io import PathError, check_output
-    from ..locking import output_lock
-    from .model_hash import model_fingerprint
-    from .resume import plan_run, run_options, start_run
-
-    options = run_options(
-        text_key, id_key, encoding, model_fingerprint(model, pipeline_meta(model))
-    )
-    try:
-        check_output(output_path, [input_path])  # before the lock file is made beside it
-        held.enter_context(output_lock(output_path))
-        plan = plan_run(input_path, output_path, options, restart)
-        start_run(plan)
-    except PathError as e:
-        msg.fail(str(e), exits=1)
-    return plan
-
-
-def _run_plan(model: str, plan, batch_size: int, threads: int, processes: int) -> None:
-    """Load the pipeline and annotate, with a progress bar (OUTPUT's lock is held)."""
-    from tqdm import tqdm
-
-    from ..io import PathError
-    from .batch import annotate_file
-    from .pipe import use_processes
-
-    input_path, output_path = plan.input_path, plan.output_path
-    if processes > 1:
-        use_processes()  # before the pipeline loads: loading runs torch ops
-    nlp = load_model(model, threads)
-    bar = tqdm(total=plan.lines, initial=plan.done, unit="line", file=sys.stderr)
-
-    def on_error(line: int, error: str) -> None:
-        bar.write(f"{input_path}:{line}: {error}", file=sys.stderr)
-
-    try:
-        counts = annotate_file(
-            nlp,
-            input_path,
-            output_path,
-            text_key=plan.options["text_key"],
-            id_key=plan.options["id_key"],
-            batch_size=batch_size,
-            on_error=on_error,
-            progress=bar.update,
-            encoding=plan.options["encoding"],
-            n_process=processes,
-            plan=plan,
-        )
-    except PathError as e:
-        bar.close()
-        msg.fail(f"{e}; rerun the same command to resume after the last complete line", exits=1)
-    bar.close()
-    msg.good(
-        f"{counts['annotated']} annotated, {counts['errors']} error lines, {counts['skipped']} "
-        f"already done -> {output_path}"
-    )
-
-
-ENCODING_HELP = "Encoding of INPUT (gbk, gb18030, big5...); UTF-8 with or without a BOM by default"
 
 
 @app.command()
