@@ -31,7 +31,7 @@ from ..annotations.records import (
     UNKNOWN_LABEL,
 )
 from ..components.span_head import SPANS_KEY, flat_choice
-from ..io import PathError, check_input, check_output, same_file, write_atomic_all
+from ..io import OptionError, PathError, check_input, check_output, same_file, write_atomic_all
 from ..labels import LABELS, ordered
 
 
@@ -195,7 +195,7 @@ def convert(
 
 def check_input_path(input_path: Path, fmt: str) -> Path:
     if fmt not in READERS:
-        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(READERS)}")
+        raise OptionError(f"unknown format {fmt!r}; choose from {', '.join(READERS)}")
     input_path = check_input(input_path, folder_ok=fmt == "brat")
     if input_path.is_dir() and fmt != "brat":
         raise PathError(input_path, None, f"is a folder; --format {fmt} reads one file")
@@ -222,7 +222,7 @@ def check_paths(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
 
 def check_dev_ratio(dev_ratio: float) -> float:
     if not 0 < dev_ratio < 1:
-        raise ValueError(
+        raise OptionError(
             f"--dev-ratio must be above 0 and below 1 (the share of records for dev), got "
             f"{dev_ratio}" + ("; 1 would leave train empty" if dev_ratio == 1 else "")
         )
@@ -236,7 +236,7 @@ def split_docs(docs: list[Doc], dev_ratio: float, seed: int) -> tuple[list[Doc],
     rounds to an empty side would otherwise write an empty corpus.
     """
     if not 0 <= dev_ratio < 1:
-        raise ValueError(f"dev ratio must be in [0, 1), got {dev_ratio}")
+        raise OptionError(f"dev ratio must be in [0, 1), got {dev_ratio}")
     order = list(range(len(docs)))
     random.Random(seed).shuffle(order)
     n_dev = round(len(docs) * dev_ratio)

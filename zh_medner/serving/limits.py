@@ -3,6 +3,8 @@
 import math
 from dataclasses import asdict, dataclass
 
+from ..io import OptionError
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -16,9 +18,9 @@ class Limits:
         for key, value in asdict(self).items():
             if key == "time_limit":
                 if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise ValueError(f"{key} must be a number of seconds, got {value!r}")
+                    raise OptionError(f"{key} must be a number of seconds, got {value!r}")
                 if not (0 < value < math.inf):
-                    raise ValueError(f"{key} must be a positive number of seconds, got {value!r}")
+                    raise OptionError(f"{key} must be a positive number of seconds, got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 if not (key == "max_queue" and value == 0):
-                    raise ValueError(f"{key} must be a positive integer, got {value!r}")
+                    raise OptionError(f"{key} must be a positive integer, got {value!r}")
