@@ -14,7 +14,6 @@ import srsly
 
 from zh_medner.components.context import RulesError, read_rules, validate_rules
 from zh_medner.display import ents_html
-from zh_medner.evaluation.gold import run_rules
 from zh_medner.serving.batch import annotate_file
 from zh_medner.serving.schema import context_keys, doc_record
 
