@@ -14,14 +14,13 @@ import spacy
 
 from zh_medner.serving.preannotate import (
     InputError,
-    LabelConfig,
     confidences,
-    parse_label_config,
     pre_annotate,
     read_records,
     span_head,
     write_tasks,
 )
+from zh_medner.serving.schema import LabelConfig, parse_label_config
 
 from .conftest import ROOT
 from .serving_pipeline import GOLD, save_small_pipeline, small_pipeline

@@ -41,13 +41,14 @@ from .label_studio import label_studio_router
 from .limits import Limits
 from .page import page_router
 from .pipe import pipe_items
-from .preannotate import LabelConfig, predict_items, prediction
+from .preannotate import predict_items, prediction
 from .requests import openapi_body, read_texts
 from .schema import (
     AnnotateRequest,
     AnnotateResponse,
     DocRecord,
     Health,
+    LabelConfig,
     Meta,
     Prediction,
     PredictRequest,

@@ -122,8 +122,9 @@ def pre_annotate(
     (zh_medner/serving/preannotate.py): label the low scores first.
     """
     from ..io import PathError
-    from .preannotate import LabelConfig, write_tasks
     from .preannotate import pre_annotate as run
+    from .preannotate import write_tasks
+    from .schema import LabelConfig
 
     config = LabelConfig(from_name=from_name, to_name=to_name, value_key=text_key)
     with contextlib.ExitStack() as held:

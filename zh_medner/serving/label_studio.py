@@ -8,9 +8,8 @@ project event.
 from fastapi import APIRouter, HTTPException, Request
 
 from .limits import Limits
-from .preannotate import LabelConfig, parse_label_config
 from .requests import check_text, openapi_body, read_json
-from .schema import PredictRequest, PredictResponse
+from .schema import LabelConfig, PredictRequest, PredictResponse, parse_label_config
 
 
 def _label_config(payload: dict) -> LabelConfig:

@@ -24,9 +24,7 @@ carry no score and they do not change the text's score. A pipeline without a spa
 
 import json
 import math
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy
@@ -37,19 +35,16 @@ from ..components.span_head import NEG_INF, SPANS_KEY, SpanHead
 from ..io import EncodingError, TextInputError, iter_lines, write_text_atomic
 from ..jsonl import read_jsonl
 from .pipe import pipe_items
-from .schema import Prediction, Region, RegionValue, model_id, record_error
+from .schema import (
+    LabelConfig,
+    Prediction,
+    Region,
+    RegionValue,
+    model_id,
+    record_error,
+)
 
 InputError = TextInputError  # an input file refused: file, line and the fix
-
-
-@dataclass(frozen=True)
-class LabelConfig:
-    """What a Label Studio labelling config says about where the predictions go."""
-
-    from_name: str = "label"
-    to_name: str = "text"
-    value_key: str = "text"
-    labels: tuple[str, ...] = ()  # empty: keep every label
 
 
 def span_head(nlp: Language) -> SpanHead | None:
@@ -244,22 +239,3 @@ def write_tasks(path: Path, tasks: list[dict]) -> None:
     except UnicodeEncodeError:
         text = json.dumps(tasks, indent=1) + "\n"
     write_text_atomic(path, text)
-
-
-def parse_label_config(xml: str) -> LabelConfig:
-    """The `<Labels>` tag over a `<Text>` tag of a Label Studio labelling config."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as e:
-        raise ValueError(f"label config is not valid XML: {e}") from e
-    texts = {el.get("name"): el for el in root.iter("Text") if el.get("name")}
-    for el in root.iter("Labels"):
-        target = el.get("toName")
-        if el.get("name") and target in texts:
-            value = texts[target].get("value", "$text")
-            labels = tuple(x.get("value") for x in el.iter("Label") if x.get("value"))
-            return LabelConfig(el.get("name"), target, value.lstrip("$"), labels)
-    raise ValueError(
-        'label config has no <Labels name=".." toName=".."> over a <Text name=".." '
-        'value="$text"/>: zh-medner predicts entity labels on text'
-    )

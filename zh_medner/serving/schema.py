@@ -6,12 +6,14 @@
 - `AnnotateRequest`, `PredictRequest`: the bodies the API takes; the API checks them itself,
   against its limits, with a 4xx that names the field (api.py).
 - `Region`, `Prediction`: one Label Studio prediction, from `/predict` and `zh-medner
-  pre-annotate`.
+  pre-annotate`; `LabelConfig`: where a labelling config puts them.
 - `model_id`: the `lang_name-version` of a pipeline, its version in every answer.
 
 `/openapi.json` documents the API with these models.
 """
 
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -101,6 +103,35 @@ class Prediction(BaseModel):
     model_version: str
     result: list[Region]
     score: float | None = Field(None, description="confidence of the least certain decision")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """What a Label Studio labelling config says about where the predictions go."""
+
+    from_name: str = "label"
+    to_name: str = "text"
+    value_key: str = "text"
+    labels: tuple[str, ...] = ()  # empty: keep every label
+
+
+def parse_label_config(xml: str) -> LabelConfig:
+    """The `<Labels>` tag over a `<Text>` tag of a Label Studio labelling config."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise ValueError(f"label config is not valid XML: {e}") from e
+    texts = {el.get("name"): el for el in root.iter("Text") if el.get("name")}
+    for el in root.iter("Labels"):
+        target = el.get("toName")
+        if el.get("name") and target in texts:
+            value = texts[target].get("value", "$text")
+            labels = tuple(x.get("value") for x in el.iter("Label") if x.get("value"))
+            return LabelConfig(el.get("name"), target, value.lstrip("$"), labels)
+    raise ValueError(
+        'label config has no <Labels name=".." toName=".."> over a <Text name=".." '
+        'value="$text"/>: zh-medner predicts entity labels on text'
+    )
 
 
 class Task(BaseModel):
