@@ -4,19 +4,25 @@ whichever copy is imported first keeps the factory, and the second import is no 
 import importlib.util
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 import spacy
+import srsly
 
 from .conftest import ROOT
 
-SHIPPED = ["span_head", "entity_ruler", "context"]
+# every module `spacy package --code` puts in a wheel (project.yml's component_code)
+CODE = srsly.read_yaml(ROOT / "project.yml")["vars"]["component_code"].split(",")
+SHIPPED = [Path(p).stem for p in CODE]
 
 
 @pytest.mark.parametrize("module", SHIPPED)
 def test_a_second_copy_of_a_shipped_module_imports_cleanly(tmp_path, module):
     importlib.import_module(f"zh_medner.components.{module}")  # the library's copy
-    copy = tmp_path / f"wheel_copy_{module}.py"  # what `spacy package --code` puts in a wheel
+    for path in CODE:  # its siblings, as the wheel has them, for the import on its own
+        shutil.copy(ROOT / path, tmp_path / Path(path).name)
+    copy = tmp_path / f"wheel_copy_{module}.py"  # imported alone, as `spacy package` does
     shutil.copy(ROOT / "zh_medner" / "components" / f"{module}.py", copy)
     spec = importlib.util.spec_from_file_location(copy.stem, copy)
     mod = importlib.util.module_from_spec(spec)

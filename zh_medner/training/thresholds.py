@@ -13,7 +13,7 @@ from collections import defaultdict
 import numpy
 
 from ..components.span_head import NEG_INF
-from ..evaluation.ner import all_triples
+from ..evaluation.ner import all_triples, prf
 
 GRID = tuple(round(x, 2) for x in numpy.arange(-3.0, 3.01, 0.25))
 
@@ -52,8 +52,7 @@ def best_threshold(cells: list[tuple[float, bool]], gold: int, grid=GRID) -> tup
     for threshold in sorted(grid, key=abs):
         kept = logits > threshold
         tp = int((kept & hits).sum())
-        fp = int(kept.sum()) - tp
-        f1 = 2 * tp / (2 * tp + fp + (gold - tp)) if gold + fp else 0.0
+        f1 = prf(tp, int(kept.sum()) - tp, gold - tp)["f"]
         if f1 > best[1] + 1e-12:
             best = (float(threshold), f1)
     return best
