@@ -211,3 +211,41 @@ def test_serve_refuses_a_busy_port_and_an_unknown_model(model):
     assert result.returncode == 1 and "no pipeline folder" in said(result)
     result = zh_medner("serve", model, "--max-texts", "0", timeout=60)
     assert result.returncode == 2  # typer refuses a limit under 1
+
+
+@pytest.mark.parametrize("command", ["serve", "annotate", "pre-annotate"])
+def test_precision_is_checked_before_the_pipeline_loads(model, tmp_path, command):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "发热"}\n', encoding="utf8")
+    paths = [] if command == "serve" else [src, tmp_path / "out.json"]
+    bad = zh_medner(command, model, *paths, "--precision", "fp16")
+    assert bad.returncode == 1 and "use one of auto, fp32, bf16, int8" in said(bad)
+    # the test pipeline's tok2vec is a CNN: no encoder precision to set
+    none = zh_medner(command, model, *paths, "--precision", "int8")
+    assert none.returncode == 1 and "no encoder with a precision setting" in said(none)
+
+
+def test_annotate_at_a_precision_records_it_for_resume(tmp_path):
+    from .test_components_transformer import LISTENER, WINDOW
+
+    from zh_medner.encoder.random_init import build_random_encoder
+
+    encoder = tmp_path / "enc"
+    build_random_encoder(encoder, seed=1, hidden=32, layers=1, heads=1, intermediate=64)
+    nlp = spacy.blank("zh")
+    trf = {"@architectures": "zh_medner.TransformerModel.v1", "name": str(encoder)}
+    nlp.add_pipe("transformer", config={"model": {**trf, "get_spans": WINDOW}})
+    nlp.add_pipe("span_head", config={"model": {"max_length": 8, "tok2vec": LISTENER}})
+    nlp.get_pipe("span_head").add_label("SYM")
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "pipe")
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "患者发热"}\n{"text": "咳嗽"}\n', encoding="utf8")
+    out = tmp_path / "out.jsonl"
+    result = zh_medner("annotate", tmp_path / "pipe", src, out, "--precision", "bf16")
+    assert result.returncode == 0, said(result)
+    assert len(out.read_text(encoding="utf8").splitlines()) == 2
+    sidecar = json.loads((tmp_path / "out.jsonl.resume.json").read_text(encoding="utf8"))
+    assert sidecar["options"]["precision"] == "bf16"
+    other = zh_medner("annotate", tmp_path / "pipe", src, out, "--precision", "fp32")
+    assert other.returncode == 1  # a resume at another precision is another run

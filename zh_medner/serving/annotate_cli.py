@@ -10,7 +10,7 @@ from pathlib import Path
 
 from wasabi import msg
 
-from .loading import check_model, load_model, pipeline_meta
+from .loading import check_model, check_precision, load_model, pipeline_meta
 
 ENCODING_HELP = "Encoding of INPUT (gbk, gb18030, big5...); UTF-8 with or without a BOM by default"
 
@@ -26,6 +26,7 @@ def run_annotate(
     processes: int = 1,
     encoding: str = "utf-8",
     restart: bool = False,
+    precision: str | None = None,
 ) -> None:
     """The batch runner with a progress bar: see zh_medner/serving/batch.py and resume.py.
 
@@ -49,14 +50,17 @@ def run_annotate(
             exits=1,
         )
     check_model(model)
+    check_precision(model, precision)
     with contextlib.ExitStack() as held:
         plan = _plan_annotate(
-            held, model, input_path, output_path, text_key, id_key, encoding, restart
+            held, model, input_path, output_path, text_key, id_key, encoding, restart, precision
         )
         _run_plan(model, plan, batch_size, threads, processes)
 
 
-def _plan_annotate(held, model, input_path, output_path, text_key, id_key, encoding, restart):
+def _plan_annotate(
+    held, model, input_path, output_path, text_key, id_key, encoding, restart, precision
+):
     """Check OUTPUT, take its lock (held until `held` closes), and decide what the run does."""
     from ..io import PathError, check_output
     from ..locking import output_lock
@@ -64,7 +68,7 @@ def _plan_annotate(held, model, input_path, output_path, text_key, id_key, encod
     from .resume import plan_run, run_options, start_run
 
     options = run_options(
-        text_key, id_key, encoding, model_fingerprint(model, pipeline_meta(model))
+        text_key, id_key, encoding, model_fingerprint(model, pipeline_meta(model)), precision
     )
     try:
         check_output(output_path, [input_path])  # before the lock file is made beside it
@@ -87,7 +91,7 @@ def _run_plan(model: str, plan, batch_size: int, threads: int, processes: int) -
     input_path, output_path = plan.input_path, plan.output_path
     if processes > 1:
         use_processes()  # before the pipeline loads: loading runs torch ops
-    nlp = load_model(model, threads)
+    nlp = load_model(model, threads, plan.options.get("precision"))
     bar = tqdm(total=plan.lines, initial=plan.done, unit="line", file=sys.stderr)
 
     def on_error(line: int, error: str) -> None:
@@ -106,6 +110,7 @@ def _run_plan(model: str, plan, batch_size: int, threads: int, processes: int) -
             encoding=plan.options["encoding"],
             n_process=processes,
             plan=plan,
+            precision=plan.options.get("precision"),
         )
     except PathError as e:
         bar.close()

@@ -64,16 +64,18 @@ def annotate_file(
     n_process: int = 1,
     restart: bool = False,
     plan: Plan | None = None,
+    precision: str | None = None,
 ) -> dict[str, int]:
     """Annotate INPUT_PATH into OUTPUT_PATH, resuming after what OUTPUT_PATH already holds.
 
     `plan` is what `plan_run` + `start_run` decided before the pipeline loaded (the command does
-    that to refuse early); without it they run here. With `n_process` > 1 call
+    that to refuse early); without it they run here. `precision`: the one `nlp` was loaded
+    with, when a run asked for one (it is part of what a resume must match). With `n_process` > 1 call
     `pipe.use_processes` before loading the pipeline.
     """
     check_run_options(batch_size, n_process)
     input_path, output_path = Path(input_path), Path(output_path)
-    options = run_options(text_key, id_key, encoding, nlp_fingerprint(nlp))
+    options = run_options(text_key, id_key, encoding, nlp_fingerprint(nlp), precision)
     check_output(output_path, [input_path])  # before the lock file is made beside it
     with output_lock(output_path):  # re-entrant: the command already holds it
         if plan is None:

@@ -18,7 +18,7 @@ from wasabi import msg
 
 from .annotate_cli import ENCODING_HELP, run_annotate
 from .limits import Limits
-from .loading import check_model, load_model
+from .loading import check_model, check_precision, load_model
 
 app = typer.Typer(
     help="Chinese medical NER with zh-medner pipelines: a web service, Label Studio "
@@ -77,6 +77,11 @@ def serve(
         help="Seconds of pipeline time for one request",
     ),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+    precision: str | None = typer.Option(
+        None,
+        "--precision",
+        help="Encoder arithmetic: auto, fp32, bf16 or int8 (default: MODEL's config)",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
 ):
     """Serve MODEL: REST API (/annotate, /meta, /health), the page (/) and Label Studio's ML
@@ -90,8 +95,9 @@ def serve(
     except ValueError as e:
         msg.fail(str(e), exits=1)
     check_model(model)
+    check_precision(model, precision)
     check_port(host, port)
-    nlp = load_model(model, threads)
+    nlp = load_model(model, threads, precision)
     msg.good(f"{model} loaded: {', '.join(nlp.pipe_names)}")
     uvicorn.run(
         create_app(nlp, limits),
@@ -115,6 +121,11 @@ def pre_annotate(
     to_name: str = typer.Option("text", "--to-name", help="name of your <Text> tag"),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)"),
+    precision: str | None = typer.Option(
+        None,
+        "--precision",
+        help="Encoder arithmetic: auto, fp32, bf16 or int8 (default: MODEL's config)",
+    ),
 ):
     """Write Label Studio tasks with the model's predictions, least confident first.
 
@@ -129,7 +140,8 @@ def pre_annotate(
     config = LabelConfig(from_name=from_name, to_name=to_name, value_key=text_key)
     with contextlib.ExitStack() as held:
         records = _check_pre_annotate(held, model, input_path, output_path, text_key)
-        nlp = load_model(model, threads)
+        check_precision(model, precision)
+        nlp = load_model(model, threads, precision)
         tasks = run(nlp, records, text_key, config, batch_size)
         try:
             write_tasks(output_path, tasks)
@@ -194,6 +206,11 @@ def annotate(
     restart: bool = typer.Option(
         False, "--restart", help="Annotate from the start: replaces OUTPUT and its sidecar"
     ),
+    precision: str | None = typer.Option(
+        None,
+        "--precision",
+        help="Encoder arithmetic: auto, fp32, bf16 or int8 (default: MODEL's config)",
+    ),
 ):
     """Write one output line per input line: {id, line, entities} or {line, error}.
 
@@ -211,6 +228,7 @@ def annotate(
         processes,
         encoding,
         restart,
+        precision,
     )
 
 

@@ -35,15 +35,18 @@ def sidecar_path(output: Path) -> Path:
 
 
 def run_options(
-    text_key: str, id_key: str | None, encoding: str, model: str
+    text_key: str, id_key: str | None, encoding: str, model: str, precision: str | None = None
 ) -> dict[str, str | None]:
     """The options that change what the output says: a resume must use the same."""
-    return {
+    options = {
         "text_key": text_key,
         "id_key": id_key or None,
         "encoding": check_encoding(encoding),
         "model": model,
     }
+    if precision is not None:  # sidecars of runs at the model's own precision stay valid
+        options["precision"] = precision
+    return options
 
 
 @dataclass(frozen=True)
