@@ -226,9 +226,9 @@ def test_precision_is_checked_before_the_pipeline_loads(model, tmp_path, command
 
 
 def test_annotate_at_a_precision_records_it_for_resume(tmp_path):
-    from .test_components_transformer import LISTENER, WINDOW
-
     from zh_medner.encoder.random_init import build_random_encoder
+
+    from .test_components_transformer import LISTENER, WINDOW
 
     encoder = tmp_path / "enc"
     build_random_encoder(encoder, seed=1, hidden=32, layers=1, heads=1, intermediate=64)

@@ -70,8 +70,8 @@ def annotate_file(
 
     `plan` is what `plan_run` + `start_run` decided before the pipeline loaded (the command does
     that to refuse early); without it they run here. `precision`: the one `nlp` was loaded
-    with, when a run asked for one (it is part of what a resume must match). With `n_process` > 1 call
-    `pipe.use_processes` before loading the pipeline.
+    with, when a run asked for one (it is part of what a resume must match). With `n_process`
+    > 1 call `pipe.use_processes` before loading the pipeline.
     """
     check_run_options(batch_size, n_process)
     input_path, output_path = Path(input_path), Path(output_path)
