@@ -249,3 +249,14 @@ def test_annotate_at_a_precision_records_it_for_resume(tmp_path):
     assert sidecar["options"]["precision"] == "bf16"
     other = zh_medner("annotate", tmp_path / "pipe", src, out, "--precision", "fp32")
     assert other.returncode == 1  # a resume at another precision is another run
+
+
+def test_pre_annotate_select_writes_the_next_n_tasks(model, tmp_path):
+    src = tmp_path / "texts.txt"
+    src.write_text("\n".join(TEXTS) + "\n", encoding="utf8")
+    out = tmp_path / "next.json"
+    result = zh_medner("pre-annotate", model, src, out, "--select", "2")
+    assert result.returncode == 0, said(result)
+    assert len(json.loads(out.read_text(encoding="utf8"))) == 2
+    bad = zh_medner("pre-annotate", model, src, tmp_path / "x.json", "--strategy", "greedy")
+    assert bad.returncode == 1 and "use one of random, least_confident" in said(bad)

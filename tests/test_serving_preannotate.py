@@ -41,7 +41,8 @@ def test_scores_are_the_least_certain_decision_and_each_kept_spans_probability(n
     docs = list(nlp.pipe(TEXTS))
     head = span_head(nlp)
     logits = numpy.asarray(head.predict(docs))
-    for i, (doc, (score, probs)) in enumerate(zip(docs, confidences(head, docs))):
+    for i, (doc, (scores, probs)) in enumerate(zip(docs, confidences(head, docs))):
+        score = scores["least_confident"]
         # brute force over every cell that is a span inside the doc
         margins = [
             abs(float(logits[i, t, s, d]))
@@ -66,7 +67,7 @@ def test_a_close_call_lowers_the_score_whether_kept_or_rejected(nlp):
         changed[0, 0, 0, 0] = value
         head.predict = lambda docs, changed=changed: changed
         try:
-            score, _ = confidences(head, docs)[0]
+            score = confidences(head, docs)[0][0]["least_confident"]
         finally:
             del head.predict
         assert score == pytest.approx(sigmoid(0.1))
@@ -85,7 +86,7 @@ def test_tasks_are_ordered_least_confident_first_and_ties_keep_input_order(nlp):
     # each task's score is its own text's confidence
     head = span_head(nlp)
     for t in tasks:
-        expected, _ = confidences(head, [nlp(t["data"]["text"])])[0]
+        expected = confidences(head, [nlp(t["data"]["text"])])[0][0]["least_confident"]
         assert t["predictions"][0]["score"] == pytest.approx(expected, abs=1e-4)
 
 
@@ -215,3 +216,20 @@ def test_the_pre_annotated_file_imports_into_a_real_label_studio(nlp, tmp_path):
     assert checks["predictions_as_written_in_order"] is True
     assert checks["ml_backend_state"] == "Connected"
     assert checks["ml_backend_matches_pre_annotation"] is True
+
+
+@pytest.mark.parametrize("strategy", ["least_confident", "expected_errors", "random"])
+def test_select_writes_the_n_tasks_the_strategy_labels_first(nlp, strategy):
+    records = [{"text": t, "n": i} for i, t in enumerate(TEXTS)]
+    every = pre_annotate(nlp, records, strategy=strategy)
+    assert sorted(t["data"]["n"] for t in every) == list(range(len(TEXTS)))  # each once
+    chosen = pre_annotate(nlp, records, strategy=strategy, select=2)
+    assert [t["data"]["n"] for t in chosen] == [t["data"]["n"] for t in every[:2]]
+    if strategy == "expected_errors":
+        head = span_head(nlp)
+        errors = {
+            t["data"]["n"]: confidences(head, [nlp(t["data"]["text"])])[0][0][strategy]
+            for t in every
+        }
+        ordered = [errors[t["data"]["n"]] for t in every]
+        assert ordered == sorted(ordered, reverse=True)

@@ -41,7 +41,7 @@ from .label_studio import label_studio_router
 from .limits import Limits
 from .page import page_router
 from .pipe import pipe_items
-from .preannotate import predict_items, prediction
+from .preannotate import confidence, predict_items, prediction
 from .requests import openapi_body, read_texts
 from .schema import (
     AnnotateRequest,
@@ -101,10 +101,10 @@ class Annotator:
     def predictions(self, job: Job, texts: list[str], config: LabelConfig) -> list[Prediction]:
         out = []
         for start, chunk in job.chunks(texts):
-            for i, (doc, score, probs, error) in enumerate(predict_items(self.nlp, chunk), start):
+            for i, (doc, scores, probs, error) in enumerate(predict_items(self.nlp, chunk), start):
                 if error is not None:
                     raise HTTPException(422, f"tasks[{i}]: {error}")
-                out.append(prediction(doc, score, probs, self.version, config))
+                out.append(prediction(doc, confidence(scores), probs, self.version, config))
         return out
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
+from ..training.selection import DEFAULT_STRATEGY, STRATEGIES
 from .annotate_cli import ENCODING_HELP, run_annotate
 from .limits import Limits
 from .loading import check_model, check_precision, load_model
@@ -126,23 +127,33 @@ def pre_annotate(
         "--precision",
         help="Encoder arithmetic: auto, fp32, bf16 or int8 (default: MODEL's config)",
     ),
+    select: int | None = typer.Option(
+        None, "--select", min=1, help="Write only the N tasks to label next"
+    ),
+    strategy: str = typer.Option(
+        DEFAULT_STRATEGY,
+        "--strategy",
+        help=f"What to label first: {', '.join(STRATEGIES)} (docs/results.md: active learning)",
+    ),
 ):
-    """Write Label Studio tasks with the model's predictions, least confident first.
+    """Write Label Studio tasks with the model's predictions, the ones to label next first.
 
     A task's score is the confidence of the model's least certain span decision
-    (zh_medner/serving/preannotate.py): label the low scores first.
+    (zh_medner/serving/preannotate.py); the order follows --strategy.
     """
     from ..io import PathError
     from .preannotate import pre_annotate as run
     from .preannotate import write_tasks
     from .schema import LabelConfig
 
+    if strategy not in STRATEGIES:
+        msg.fail(f"--strategy {strategy}: use one of {', '.join(STRATEGIES)}", exits=1)
     config = LabelConfig(from_name=from_name, to_name=to_name, value_key=text_key)
     with contextlib.ExitStack() as held:
         records = _check_pre_annotate(held, model, input_path, output_path, text_key)
         check_precision(model, precision)
         nlp = load_model(model, threads, precision)
-        tasks = run(nlp, records, text_key, config, batch_size)
+        tasks = run(nlp, records, text_key, config, batch_size, strategy, select)
         try:
             write_tasks(output_path, tasks)
         except (PathError, OSError) as e:

@@ -1,4 +1,4 @@
-"""Label Studio pre-annotation: predictions with a confidence, least confident first.
+"""Label Studio pre-annotation: predictions with a confidence, the texts to label first first.
 
 Confidence comes from the span head's logits (zh_medner/components/span_head.py): cell
 (t, i, d) scores the span of tokens i..i+d as type t, and a span is kept when its logit is
@@ -17,6 +17,12 @@ long text. One close call is what an annotator has to settle, so the text with t
 call comes first. Longer texts hold more decisions and so tend to come earlier, which is
 also where labelling time buys the most entities.
 
+The order of the tasks (and `--select N`, the N to label next) follows a strategy of
+zh_medner/training/selection.py: `least_confident` (the text score above, lowest first) or
+`expected_errors` (the sum of min(p, 1 - p) over its decisions, highest first); the
+active-learning simulation (docs/results.md) measured which saves more labels, and
+DEFAULT_STRATEGY is that one.
+
 Entities that only the dictionary (zh_entity_ruler) found have no logit: their regions
 carry no score and they do not change the text's score. A pipeline without a span head
 (spaCy's transition `ner`) gives no score; its tasks keep the input order.
@@ -34,6 +40,7 @@ from spacy.tokens import Doc
 from ..components.span_head import NEG_INF, SPANS_KEY, SpanHead
 from ..io import EncodingError, TextInputError, iter_lines, write_text_atomic
 from ..jsonl import read_jsonl
+from ..training.selection import DEFAULT_STRATEGY, rank, uncertainty
 from .pipe import pipe_items
 from .schema import (
     LabelConfig,
@@ -59,28 +66,28 @@ def _sigmoid(x: float) -> float:
     return 0.5 * (1.0 + math.tanh(0.5 * x))  # no overflow for large |x|
 
 
-def confidences(head: SpanHead, docs: Sequence[Doc]) -> list[tuple[float, dict]]:
-    """(text score, {(start_char, end_char, label): p}) for docs already run through the pipeline.
+def confidences(head: SpanHead, docs: Sequence[Doc]) -> list[tuple[dict, dict]]:
+    """({"least_confident", "expected_errors"}, {(start_char, end_char, label): p}) for docs
+    already run through the pipeline (selection.uncertainty; each label's own threshold).
 
     `head.predict` reads what the encoder left on the docs (a transformer listener reads
     doc._.trf_data), so only the span head itself runs again.
     """
     scores = head.model.ops.to_numpy(head.predict(list(docs)))
-    threshold = head.cfg["threshold"]
+    thresholds = head.label_thresholds()
     labels = head.labels
     out = []
     for i, doc in enumerate(docs):
-        cells = scores[i, :, : len(doc)] if len(doc) else numpy.zeros((0,))
-        valid = cells > NEG_INF / 2  # cells past the doc's end are no span
-        margins = numpy.abs(cells[valid] - threshold)
-        score = _sigmoid(float(margins.min())) if margins.size else 1.0
+        n = len(doc)
+        cells = scores[i, :, :n] if n else numpy.full((len(labels), 0, 1), NEG_INF)
+        margins = cells - thresholds[:, None, None]
         probs = {}
-        for t, start, dist in zip(*numpy.nonzero(valid & (cells > threshold))):
+        for t, start, dist in zip(*numpy.nonzero((cells > NEG_INF / 2) & (margins > 0))):
             span = doc[int(start) : int(start + dist + 1)]
             probs[(span.start_char, span.end_char, labels[t])] = _sigmoid(
-                float(cells[t, start, dist]) - threshold
+                float(margins[t, start, dist])
             )
-        out.append((score, probs))
+        out.append((uncertainty(cells, thresholds), probs))
     return out
 
 
@@ -122,7 +129,7 @@ def prediction(
     )
 
 
-def _scored(head: SpanHead | None, docs: list[Doc]) -> list[tuple[float | None, dict]]:
+def _scored(head: SpanHead | None, docs: list[Doc]) -> list[tuple[dict | None, dict]]:
     """`confidences` for a batch; a batch the head cannot score is scored doc by doc, and a doc
     it cannot score has none (its regions are still predicted)."""
     if head is None:
@@ -141,8 +148,8 @@ def _scored(head: SpanHead | None, docs: list[Doc]) -> list[tuple[float | None, 
 
 def predict_items(
     nlp: Language, texts: Iterable[str], batch_size: int = 32
-) -> Iterator[tuple[Doc | None, float | None, dict, str | None]]:
-    """(doc, text score or None, region probabilities, None) for each text, in order, or
+) -> Iterator[tuple[Doc | None, dict | None, dict, str | None]]:
+    """(doc, text scores or None, region probabilities, None) for each text, in order, or
     (None, None, {}, error) for a text the pipeline fails on (batch.pipe_items: the rest of
     its batch is not lost)."""
     head = span_head(nlp)
@@ -168,17 +175,15 @@ def predict_docs(
 ) -> Iterator[tuple[Doc, float | None, dict]]:
     """(doc, text score or None, region probabilities) for each text, in order; a text the
     pipeline fails on is a ValueError naming its index."""
-    for i, (doc, score, probs, error) in enumerate(predict_items(nlp, texts, batch_size)):
+    for i, (doc, scores, probs, error) in enumerate(predict_items(nlp, texts, batch_size)):
         if error is not None:
             raise ValueError(f"texts[{i}]: {error}")
-        yield doc, score, probs
+        yield doc, confidence(scores), probs
 
 
-def _order(task: dict) -> float:
-    """Least confident first; a task without a prediction (the pipeline failed on its text)
-    before all, since it has to be labelled by hand."""
-    predictions = task["predictions"]
-    return predictions[0].get("score", math.inf) if predictions else -math.inf
+def confidence(scores: dict | None) -> float | None:
+    """The text score Label Studio shows: the confidence of its least certain decision."""
+    return None if scores is None else scores["least_confident"]
 
 
 def pre_annotate(
@@ -187,21 +192,34 @@ def pre_annotate(
     text_key: str = "text",
     config: LabelConfig = LabelConfig(),
     batch_size: int = 32,
+    strategy: str = DEFAULT_STRATEGY,
+    select: int | None = None,
 ) -> list[dict]:
-    """Label Studio tasks, least confident first (stable: ties keep the input order).
+    """Label Studio tasks in the order `strategy` would label them (ties keep the input order),
+    the first `select` of them when given.
 
     A record the pipeline fails on becomes a task without predictions, first in the file, and
-    with the reason under `meta.zh_medner_error`; the other records are not lost."""
+    with the reason under `meta.zh_medner_error`; the other records are not lost. A pipeline
+    without a span head keeps the input order."""
     version = model_id(nlp.meta)
-    tasks = []
+    tasks, scores = [], []
     texts = (r[text_key] for r in records)
-    for record, (doc, score, probs, error) in zip(records, predict_items(nlp, texts, batch_size)):
+    for record, (doc, text_scores, probs, error) in zip(
+        records, predict_items(nlp, texts, batch_size)
+    ):
         if error is not None:
             tasks.append({"data": record, "predictions": [], "meta": {"zh_medner_error": error}})
+            scores.append(None)
             continue
-        predicted = prediction(doc, score, probs, version, config)
+        predicted = prediction(doc, confidence(text_scores), probs, version, config)
         tasks.append({"data": record, "predictions": [predicted.model_dump(exclude_none=True)]})
-    return sorted(tasks, key=_order)
+        scores.append(text_scores)
+    failed = [i for i, s in enumerate(scores) if s is None and not tasks[i]["predictions"]]
+    scored = [i for i, s in enumerate(scores) if s is not None]
+    unscored = [i for i in range(len(tasks)) if i not in set(failed) | set(scored)]
+    ranked = [scored[j] for j in rank(strategy, [scores[i] for i in scored])]
+    order = failed + ranked + unscored  # hand-labelling first, then the strategy's choice
+    return [tasks[i] for i in order][:select]
 
 
 def read_records(path: Path, text_key: str = "text") -> list[dict]:

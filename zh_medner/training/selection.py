@@ -19,6 +19,8 @@ import numpy
 from ..components.span_head import NEG_INF
 
 STRATEGIES = ("random", "least_confident", "expected_errors")
+# what `zh-medner pre-annotate` orders by: the strategy the simulation found to save labels
+DEFAULT_STRATEGY = "least_confident"
 
 
 def nested_subsets(n: int, sizes: Sequence[int], seed: int) -> dict[int, list[int]]:
