@@ -218,3 +218,9 @@ def test_nlp_pipe_with_two_processes_after_multithreaded_use(saved):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=ROOT
     )
     assert result.stdout.strip() == "True", result.stderr[-2000:]
+
+
+def test_a_batch_of_only_empty_texts(saved):
+    nlp = spacy.load(saved)
+    docs = list(nlp.pipe(["", " ", ""]))
+    assert [len(d.spans[SPANS_KEY]) for d in docs] == [0, 0, 0]

@@ -20,6 +20,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import srsly
@@ -153,6 +154,8 @@ class ZhHFShim(HFShim):
         import torch
 
         n, seq = ids.shape
+        if n == 0:  # a batch of empty texts: no windows
+            return torch.zeros((0, seq, self._model.config.hidden_size), dtype=torch.float32)
         lengths = mask.sum(1)
         order = torch.argsort(lengths, descending=True, stable=True)
         out = None
@@ -202,7 +205,12 @@ class ZhHFShim(HFShim):
         tokenizer, vocab, config = self._read_config_and_tokenizer(msg)
         transformer = self.model_cls.from_config(config)
         device = get_torch_default_device()
-        transformer.load_state_dict(_state_from_bytes(msg["state"], device))
+        state = _state_from_bytes(msg["state"], device)
+        try:
+            transformer.load_state_dict(state)
+        except RuntimeError as e:  # as spacy-transformers does: another transformers version
+            warnings.warn(f"loading the encoder's state with strict=False ({e})", stacklevel=2)
+            transformer.load_state_dict(state, strict=False)
         transformer.to(device)
         self._hfmodel = HFObjects(tokenizer, transformer, vocab, SimpleFrozenDict(), {})
         self._model = transformer
