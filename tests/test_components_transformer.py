@@ -224,3 +224,20 @@ def test_a_batch_of_only_empty_texts(saved):
     nlp = spacy.load(saved)
     docs = list(nlp.pipe(["", " ", ""]))
     assert [len(d.spans[SPANS_KEY]) for d in docs] == [0, 0, 0]
+
+
+def test_training_precision_auto_trains_in_bf16_only_where_the_cpu_has_it(encoder, monkeypatch):
+    import zh_medner.components.transformer as transformer
+
+    with pytest.raises(ValueError, match="int8 cannot train"):
+        with_transformer(encoder, training_precision="int8")
+    nlp = with_transformer(encoder, training_precision="auto")
+    nlp.initialize()
+    shim = encoder_shim(nlp)
+    seen = []
+    monkeypatch.setattr(transformer, "autocast", lambda p: seen.append(p) or precision.autocast(p))
+    for features, expected in (({"bf16": True}, "bf16"), ({"bf16": False}, "fp32")):
+        monkeypatch.setattr(precision, "cpu_features", lambda f=features: f)
+        monkeypatch.setattr(transformer, "resolve_precision", precision.resolve_precision)
+        nlp.update([Example(nlp.make_doc("患者发热"), nlp.make_doc("患者发热"))])
+        assert seen[-1] == expected and shim.training_precision == "auto"

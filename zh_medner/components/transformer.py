@@ -7,7 +7,7 @@ that predicts in length buckets and in a chosen precision.
   its batch, and a 100,000-character record does not run 1,000 windows in one forward;
 - `precision` (see precision.py): fp32, bf16 autocast, or int8 through ONNX Runtime, with the
   quantised encoder stored beside the weights (`zh-medner export` adds it); and
-  `training_precision` for the forward in training (fp32 or bf16; weights stay fp32);
+  `training_precision` for the forward in training (fp32, bf16 or auto; weights stay fp32);
 - the state saved as safetensors and loaded without unpickling: a backport of
   spacy-transformers #423 (older pickled states load with weights_only=True);
 - the encoder config's exact floats (upstream's JSON round trip turned layer_norm_eps 1e-12
@@ -52,10 +52,11 @@ def build_transformer_model(
     max_windows: int = 64,
 ):
     """TransformerModel.v3 whose encoder predicts in `precision` (auto, fp32, bf16, int8) and
-    trains in `training_precision` (fp32 or bf16), `max_windows` windows per forward."""
+    trains in `training_precision` (auto: bf16 where the CPU has it; fp32; bf16), `max_windows`
+    windows per forward."""
     check_precision(precision)
-    if check_precision(training_precision) in ("int8", "auto"):
-        raise ValueError(f"training_precision {training_precision!r}: use fp32 or bf16")
+    if check_precision(training_precision) == "int8":
+        raise ValueError("training_precision 'int8': use fp32, bf16 or auto (int8 cannot train)")
     model = TransformerModel(name, get_spans, dict(tokenizer_config), dict(transformer_config))
     wrapper = model.layers[0]
     wrapper.shims[0] = ZhHFShim(
