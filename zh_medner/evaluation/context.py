@@ -6,7 +6,7 @@ An evaluation set holds one text a line:
 ``affirmed`` and the three flags true or false (false when absent). Gold entities are
 put on the doc, the clinical layer runs, and each Span extension is compared with the
 gold: for "negated", a positive is an entity whose gold status is negated and a
-predicted positive is one with ``_.negex`` set (likewise "uncertain" with
+predicted positive is one with ``_.negated`` set (likewise "uncertain" with
 ``_.uncertain``, "family" with ``_.family`` ...).
 
 Annotation conventions of the set: a finding asked about (有没有发烧？, 是不是胃炎？,
@@ -15,7 +15,6 @@ negative or normal (尿蛋白阴性, 心电图未见异常); entities of types t
 component does not cover by default (DRU, PRO, BOD, EQU, MIC) are "affirmed".
 """
 
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,24 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..components.context import EXTENSIONS
+from ..io import PathError, TextInputError
+from ..jsonl import read_jsonl
 from .gold import run_rules
+from .ner import prf
 
 STATUSES = ("negated", "uncertain", "affirmed")
 RECORD_KEYS = ("id", "text", "case", "entities")
 ENTITY_KEYS = ("start", "end", "label", "status")
 # gold status or flag -> the Span extension that should be set for it
-DIMENSIONS = {ext if ext != "negex" else "negated": ext for ext in EXTENSIONS.values()}
+DIMENSIONS = {ext: ext for ext in EXTENSIONS.values()}
 FLAGS = ("family", "historical", "hypothetical")
 
 
-class EvalDataError(ValueError):
+class EvalDataError(PathError):
     """A record of the evaluation set is malformed; the message names file and line."""
+
+    def __init__(self, message: str, path=None, line: int | None = None):
+        super().__init__(path, line, message)
 
 
 def _where(record: dict[str, Any], source: str, index: int) -> str:
@@ -87,20 +92,13 @@ def check_record(record: Any, where: str) -> dict[str, Any]:
 def read_eval_set(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSONL evaluation set; each record gets its 1-based line number as 'line'."""
     path = Path(path)
-    if not path.exists():
-        raise EvalDataError(f"{path}: no such file")
     records = []
-    with path.open(encoding="utf8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise EvalDataError(f"{where}: invalid JSON ({err.msg})") from None
-            check_record(record, where)
-            records.append({**record, "line": line_no})
+    try:
+        for item in read_jsonl(path):
+            record = check_record(item.value, f"{path}:{item.line}")
+            records.append({**record, "line": item.line})
+    except TextInputError as err:  # no such file, not UTF-8, invalid JSON: file and line named
+        raise EvalDataError(err.message, err.path, err.line) from None
     if not records:
         raise EvalDataError(f"{path}: no records")
     return records
@@ -126,11 +124,8 @@ def gold_doc(nlp: Language, record: dict[str, Any], where: str) -> Doc:
     return doc
 
 
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"p": p, "r": r, "f": f, "tp": tp, "fp": fp, "fn": fn, "support": tp + fn}
+def _counts(tp: int, fp: int, fn: int) -> dict[str, float]:
+    return {**prf(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn, "support": tp + fn}
 
 
 def gold_labels(ent: dict[str, Any]) -> dict[str, bool]:
@@ -194,7 +189,7 @@ def score_context(
                         "predicted": describe(predicted),
                     }
                 )
-    scores: dict[str, Any] = {dim: _prf(c["tp"], c["fp"], c["fn"]) for dim, c in counts.items()}
+    scores: dict[str, Any] = {dim: _counts(c["tp"], c["fp"], c["fn"]) for dim, c in counts.items()}
     scores["sentences"] = len(records)
     scores["entities"] = n_ents
     scores["by_case"] = {
