@@ -1,6 +1,7 @@
 """Time one long record through a pipeline: seconds, and seconds per 10,000 characters.
 
     python scripts/benchmark_long_record.py MODEL [--sizes 10000,20000,40000,100000] [--threads 2]
+        [--precision auto] (the encoder's precision; default: the pipeline's config)
 
 Each record is clinical text: the notes of assets/default_corpus.label_studio.json one after
 another (one a line), cut to the size. A pipeline whose cost grows with the text's length shows
@@ -42,6 +43,9 @@ def main(
         "", "--exclude", help="Components left out, comma-separated (e.g. time the encoder alone)"
     ),
     out: Path | None = typer.Option(None, "--out", help="Also write the table as JSON"),
+    precision: str | None = typer.Option(
+        None, "--precision", help="auto, fp32, bf16 or int8 (default: the pipeline's config)"
+    ),
 ):
     """Print chars, seconds, seconds per 10k characters, entities and peak RSS per record size."""
     import spacy
@@ -49,6 +53,7 @@ def main(
     from wasabi import msg
 
     from zh_medner.io import PathError, check_outputs, write_text_atomic
+    from zh_medner.serving.loading import check_precision
 
     try:
         check_outputs([out], [])
@@ -57,11 +62,15 @@ def main(
     if threads:
         torch.set_num_threads(threads)
     lengths = [int(s) for s in sizes.split(",")]
-    nlp = spacy.load(model, exclude=[name for name in exclude.split(",") if name])
+    overrides = check_precision(model, precision)
+    nlp = spacy.load(model, exclude=[n for n in exclude.split(",") if n], config=overrides)
     nlp.max_length = max(nlp.max_length, max(lengths) + 1)
     nlp(clinical_text(2000))  # warm-up: first-call allocations are not the record's cost
     rows = []
-    print(f"{model}: {', '.join(nlp.pipe_names)}; torch threads {torch.get_num_threads()}")
+    has = "transformer" in nlp.pipe_names
+    trf = nlp.get_pipe("transformer").model.layers[0].shims[0] if has else None
+    run = trf.run_precision() if hasattr(trf, "run_precision") else "fp32"
+    print(f"{model}: {', '.join(nlp.pipe_names)}; torch threads {torch.get_num_threads()}; {run}")
     print(f"{'chars':>8} {'seconds':>9} {'s/10k':>7} {'entities':>9} {'peak RSS MB':>12}")
     for size in lengths:
         text = clinical_text(size)
@@ -84,7 +93,8 @@ def main(
         f"(1 = linear; {size_ratio:.0f} = quadratic)"
     )
     if out:
-        write_text_atomic(out, json.dumps({"model": model, "rows": rows}, indent=1) + "\n")
+        report = {"model": model, "precision": run, "rows": rows}
+        write_text_atomic(out, json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":
