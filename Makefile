@@ -1,5 +1,6 @@
 # `make all`: set up .venv and run the whole workflow on the embedded corpus and encoder.
 # `make test`: set up .venv and run the tests.
+# `make docs`: regenerate docs/commands.md from project.yml (`spacy project document`).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -7,7 +8,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: all test lint install clean
+.PHONY: all test lint docs install clean
 
 all: install
 	$(BIN)/python -m spacy project run all
@@ -18,6 +19,9 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+docs: install
+	$(BIN)/python scripts/document_project.py
 
 install: $(VENV)/.installed
 
