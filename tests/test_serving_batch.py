@@ -625,7 +625,8 @@ def test_annotate_processes_option_gives_the_same_output(small_model, tmp_path):
 
 
 def test_dask_local_cluster_annotates_like_the_command(small_model, tmp_path):
-    """The README's recipe on a `distributed.LocalCluster` of two worker processes."""
+    """annotate_batch in a cluster's workers (the README's advice), on a
+    `distributed.LocalCluster` of two worker processes."""
     distributed = pytest.importorskip("distributed", reason="pip install 'dask[distributed]'")
     dask_bag = pytest.importorskip("dask.bag", reason="dask is a dev dependency")
     src, out = tmp_path / "notes.jsonl", tmp_path / "out.jsonl"
