@@ -9,7 +9,7 @@ import pickle
 import pytest
 import torch
 
-import zh_medner.components.span_head as span_head
+import zh_medner.components.global_pointer as global_pointer
 
 
 class _RunsCode:
@@ -34,5 +34,5 @@ def forced_unsafe(monkeypatch):
 def test_span_head_state_is_loaded_weights_only(forced_unsafe, tmp_path):
     marker = tmp_path / "ran"
     with pytest.raises(pickle.UnpicklingError):
-        span_head._load_weights_only(torch.nn.Linear(2, 2), tampered(marker), "cpu")
+        global_pointer._load_weights_only(torch.nn.Linear(2, 2), tampered(marker), "cpu")
     assert not marker.exists()

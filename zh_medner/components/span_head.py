@@ -1,19 +1,13 @@
 """`span_head`: a GlobalPointer span classifier for nested entities.
 
-Every span of up to `max_length` tokens gets one score per entity type in a single
-batched tensor operation over the encoder's per-character vectors (Efficient
-GlobalPointer, Su et al. 2022): rotary positions on one query and one key
-projection, whose dot product scores the span, plus a start and an end bias per
-type. Training uses the multilabel categorical cross-entropy, so a span can hold
-several types and spans can nest. Spans scoring above 0 are kept:
+Every span of up to `max_length` tokens gets one score per entity type (the model:
+global_pointer.py). Training uses the multilabel categorical cross-entropy, so a span can
+hold several types and spans can nest. Spans scoring above their threshold are kept:
 - `doc.spans[spans_key]` ("sc" by default): every predicted span, nested ones included;
 - `doc.ents`: a flat, deterministic choice (`flat_choice`, the converter's rule).
 
-The score band is [types, tokens, max_length] rather than [types, tokens, tokens]:
-a 4000-character record costs 4000 x max_length cells, not 16 million.
-
-This file is shipped in the wheel (`spacy package --code`): it imports nothing
-from `zh_medner`.
+This file is shipped in the wheel (`spacy package --code`, beside global_pointer.py): it
+imports nothing else from `zh_medner`.
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -30,18 +24,24 @@ from spacy.util import registry
 from thinc.api import (
     Config,
     Model,
-    PyTorchWrapper_v3,
-    chain,
     set_dropout_rate,
     torch2xp,
     xp2torch,
 )
-from thinc.types import ArgsKwargs, Floats2d, Floats4d
+from thinc.types import Floats4d
+
+try:
+    from .global_pointer import NEG_INF, _module, _set_lexicon
+except ImportError:  # `spacy package` imports each code file alone, outside its package
+    from pathlib import Path
+
+    from spacy.util import import_file
+
+    _model = import_file("global_pointer", Path(__file__).with_name("global_pointer.py"))
+    NEG_INF, _module, _set_lexicon = _model.NEG_INF, _model._module, _model._set_lexicon
 
 SPANS_KEY = "sc"
-NEG_INF = -1e12  # score of the cells that are no span (past a doc's end)
 MAX_SPANS_PER_CHAR = 4  # a bound on what one doc can hold, far above any real annotation
-BAND_BLOCK = 128  # rows of span scores per matrix product: bounded memory for long docs
 
 
 def flat_choice(spans: Sequence[Span], label_order: Sequence[str] = ()) -> list[Span]:
@@ -63,221 +63,6 @@ def flat_choice(spans: Sequence[Span], label_order: Sequence[str] = ()) -> list[
             chosen.append(span)
             taken[span.start : span.end] = True
     return sorted(chosen, key=lambda s: s.start)
-
-
-# ----------------------------------------------------------------- the model
-
-
-def _pointer_module(head_width: int, max_length: int):
-    import torch
-    from torch import nn
-
-    class GlobalPointer(nn.Module):
-        """Scores [batch, types, tokens, max_length]: cell (t, i, d) is span i..i+d of type t.
-
-        The layers are made once the input width and the number of types are known
-        (`build`), or from the shapes of a saved state: a pipeline loads without
-        being initialised first.
-        """
-
-        def __init__(self):
-            super().__init__()
-            self.head_width, self.max_length = head_width, max_length
-            self.qk: nn.Linear | None = None
-            self.bias: nn.Linear | None = None
-
-        def build(self, n_in: int, n_types: int) -> None:
-            self.qk = nn.Linear(n_in, 2 * self.head_width)
-            self.bias = nn.Linear(n_in, 2 * n_types)
-            # Start with a prior of "no span" (logit about -5): random logits around 0 would
-            # keep half of all candidate spans, thousands per sentence, before training.
-            nn.init.constant_(self.bias.bias, -5.0)
-
-        def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-            if self.qk is None and prefix + "qk.weight" in state_dict:
-                n_in = state_dict[prefix + "qk.weight"].shape[1]
-                self.build(n_in, state_dict[prefix + "bias.weight"].shape[0] // 2)
-            super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-        def rotary(self, x):
-            n, d = x.shape[1], x.shape[2]
-            pos = torch.arange(n, dtype=x.dtype, device=x.device)[:, None]
-            freq = torch.pow(10000.0, -torch.arange(0, d, 2, dtype=x.dtype, device=x.device) / d)
-            angle = pos * freq  # [n, d/2]
-            cos, sin = angle.cos(), angle.sin()
-            even, odd = x[..., 0::2], x[..., 1::2]
-            return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
-
-        def band(self, x):
-            """[b, n, ...] -> [b, n, L, ...]: entry (i, d) is x[i + d] (zeros past the end)."""
-            pad = torch.zeros(
-                (x.shape[0], self.max_length - 1) + x.shape[2:], dtype=x.dtype, device=x.device
-            )
-            padded = torch.cat([x, pad], dim=1)
-            return padded.unfold(1, self.max_length, 1).movedim(-1, 2)
-
-        def band_scores(self, q, k):
-            """[b, n, L]: entry (i, d) is q[i] . k[i + d] (0 past the end). Blocks of rows as
-            one matrix product each, the band read off its diagonals: 10-15x faster, forward
-            and backward, than a product over a materialised [b, n, L, h] band of k."""
-            b, n, h = q.shape
-            L = self.max_length
-            k = torch.cat([k, k.new_zeros((b, L - 1, h))], dim=1)
-            out = []
-            for i in range(0, n, BAND_BLOCK):
-                rows = q[:, i : i + BAND_BLOCK]
-                m = rows.shape[1]
-                full = torch.bmm(rows, k[:, i : i + m + L - 1].transpose(1, 2))  # [b, m, m+L-1]
-                s0, s1, s2 = full.stride()
-                out.append(full.as_strided((b, m, L), (s0, s1 + s2, s2)))  # (j, d) -> j, j+d
-            return torch.cat(out, dim=1)
-
-        def forward(self, X, lengths):
-            qk = self.qk(X)
-            q = self.rotary(qk[..., : self.head_width])
-            k = self.rotary(qk[..., self.head_width :])
-            scores = self.band_scores(q, k) / self.head_width**0.5  # [b, n, L]
-            bias = self.bias(X) / 2
-            start, end = bias[..., 0::2], bias[..., 1::2]  # [b, n, T]
-            logits = (
-                scores[:, None]
-                + start.permute(0, 2, 1)[..., None]
-                + self.band(end).permute(0, 3, 1, 2)
-            )
-            n = X.shape[1]
-            stop = torch.arange(n, device=X.device)[:, None] + torch.arange(
-                self.max_length, device=X.device
-            )
-            valid = stop[None] < lengths[:, None, None]  # [b, n, L]
-            return logits.masked_fill(~valid[:, None], NEG_INF)
-
-    return GlobalPointer()
-
-
-# -------------------------------------------------------------- safe loading
-# torch.load unpickles: a tampered pipeline file could run code at spacy.load. thinc calls it
-# without `weights_only`, so TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in a user's environment would
-# turn the check off. The head's state asks for weights only (the encoder's: transformer.py).
-
-
-def _load_weights_only(module, state_bytes: bytes, device):
-    import io
-
-    import torch
-
-    module.load_state_dict(
-        torch.load(io.BytesIO(state_bytes), map_location=device, weights_only=True)
-    )
-    return module.to(device)
-
-
-def _pad(model: Model, Xs: list[Floats2d], is_train: bool):
-    """List of [n_i, width] -> ([batch, max n, width], lengths)."""
-    lengths = model.ops.asarray1i([len(x) for x in Xs])
-    # an empty doc's array may be (0, 0): the width comes from a doc that has tokens
-    width = next((x.shape[1] for x in Xs if len(x)), 0)
-    n = max((len(x) for x in Xs), default=0)
-    padded = model.ops.alloc3f(len(Xs), max(n, 1), width)
-    for i, x in enumerate(Xs):
-        if len(x):
-            padded[i, : len(x)] = x
-
-    def backprop(d_padded):
-        return [
-            d_padded[i, : len(x)] if len(x) else model.ops.alloc2f(*x.shape)
-            for i, x in enumerate(Xs)
-        ]
-
-    return (padded, lengths), backprop
-
-
-def _convert_inputs(model, inputs, is_train):
-    padded, lengths = inputs
-    X = xp2torch(padded, requires_grad=is_train)
-    L = xp2torch(lengths)
-
-    def backprop(d_args: ArgsKwargs):
-        return torch2xp(d_args.args[0])
-
-    return ArgsKwargs(args=(X, L), kwargs={}), backprop
-
-
-def _convert_outputs(model, inputs_outputs, is_train):
-    _, Y = inputs_outputs
-
-    def backprop(dY):
-        return ArgsKwargs(args=(Y,), kwargs={"grad_tensors": xp2torch(dY)})
-
-    return torch2xp(Y), backprop
-
-
-@registry.architectures("zh_medner.GlobalPointer.v1")
-def build_global_pointer(
-    tok2vec: Model[list[Doc], list[Floats2d]], head_width: int = 64, max_length: int = 32
-) -> Model[list[Doc], Floats4d]:
-    pointer = PyTorchWrapper_v3(
-        _pointer_module(head_width, max_length),
-        convert_inputs=_convert_inputs,
-        convert_outputs=_convert_outputs,
-        deserialize_model=_load_weights_only,
-    )
-    model = chain(tok2vec, Model("pad_docs", _pad), pointer)
-    model.set_ref("tok2vec", tok2vec)
-    model.set_ref("pointer", pointer)
-    model.attrs["max_length"] = max_length
-    return model
-
-
-# ------------------------------------------------------------ lexicon features
-
-
-@registry.architectures("zh_medner.LexiconFlags.v1")
-def build_lexicon_flags(max_length: int = 16) -> Model[list[Doc], list[Floats2d]]:
-    """SoftLexicon-style features: per character, B/M/E flags for each lexicon type whose terms
-    match there. No weights; the terms are set at initialize and saved with the model."""
-    lookup: dict = {}  # built once per terms dict: term -> type indices
-
-    def forward(model: Model, docs: list[Doc], is_train: bool):
-        terms = model.attrs["terms"]
-        if lookup.get("source") is not terms:
-            lookup.clear()
-            lookup.update(source=terms, types=sorted(terms), index={})
-            for k, label in enumerate(lookup["types"]):
-                for term in terms[label]:
-                    lookup["index"].setdefault(term, []).append(k)
-        index, width = lookup["index"], 3 * len(lookup["types"])
-        out = []
-        for doc in docs:
-            chars = "".join(t.text for t in doc)  # one token per character
-            flags = numpy.zeros((len(doc), width), dtype="float32")
-            for i in range(len(chars)):
-                for n in range(2, min(max_length, len(chars) - i) + 1):
-                    for k in index.get(chars[i : i + n], ()):
-                        flags[i, 3 * k] = 1.0
-                        flags[i + 1 : i + n - 1, 3 * k + 1] = 1.0
-                        flags[i + n - 1, 3 * k + 2] = 1.0
-            out.append(model.ops.asarray2f(flags))
-        return out, lambda d_out: []
-
-    return Model(
-        "lexicon_flags", forward, attrs={"terms": {}, "max_length": max_length}, dims={"nO": None}
-    )
-
-
-def _set_lexicon(model: Model, lexicon: dict | None) -> None:
-    for node in model.walk():
-        if node.name == "lexicon_flags":
-            if not lexicon:
-                raise ValueError(
-                    "the span head's model has lexicon features but no lexicon was given: set "
-                    "[initialize.components.span_head.lexicon] (e.g. assets/lexicon_cmekg.json)"
-                )
-            node.attrs["terms"] = {label: list(terms) for label, terms in sorted(lexicon.items())}
-            node.set_dim("nO", 3 * len(lexicon), force=True)
-
-
-def _module(model: Model):
-    return model.get_ref("pointer").shims[0]._model
 
 
 # -------------------------------------------------------------- the component
