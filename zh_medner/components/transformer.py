@@ -48,7 +48,7 @@ def build_transformer_model(
     tokenizer_config: dict = SimpleFrozenDict(),
     transformer_config: dict = SimpleFrozenDict(),
     precision: str = "auto",
-    training_precision: str = "fp32",
+    training_precision: str = "auto",
     max_windows: int = 64,
 ):
     """TransformerModel.v3 whose encoder predicts in `precision` (auto, fp32, bf16, int8) and
@@ -69,7 +69,7 @@ def build_transformer_model(
 
 
 class ZhHFShim(HFShim):
-    def __init__(self, hfmodel, *, precision="auto", training_precision="fp32", max_windows=64):
+    def __init__(self, hfmodel, *, precision="auto", training_precision="auto", max_windows=64):
         super().__init__(hfmodel, grad_scaler_config={})
         self.precision = check_precision(precision)
         self.training_precision = training_precision
