@@ -131,8 +131,12 @@ class ZhHFShim(HFShim):
         precision = resolve_precision(self.training_precision)
         with autocast(precision):
             output, backprop = super().begin_update(inputs)
-        if precision != "fp32":
-            output["last_hidden_state"] = output["last_hidden_state"].float()
+        if precision != "fp32":  # every output back to fp32 (numpy has no bf16)
+            for key, value in list(output.items()):
+                if isinstance(value, tuple):
+                    output[key] = tuple(t.float() for t in value)
+                elif value is not None and value.is_floating_point():
+                    output[key] = value.float()
         return output, backprop
 
     def predict(self, inputs):
