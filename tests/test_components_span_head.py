@@ -120,9 +120,9 @@ def test_save_and_load_round_trip(trained, tmp_path):
     data = trained.get_pipe("span_head").to_bytes()
     fresh = spacy.load(tmp_path / "p")
     fresh.get_pipe("span_head").from_bytes(data)
-    scores = numpy.asarray(fresh.get_pipe("span_head").predict([fresh.make_doc(TEXTS[0])]))
+    (scores,) = fresh.get_pipe("span_head").predict([fresh.make_doc(TEXTS[0])])
     assert numpy.allclose(
-        scores, trained.get_pipe("span_head").predict([trained.make_doc(TEXTS[0])]), atol=1e-5
+        scores, trained.get_pipe("span_head").predict([trained.make_doc(TEXTS[0])])[0], atol=1e-5
     )
 
 
@@ -219,3 +219,18 @@ def test_per_label_thresholds_override_the_global_one(trained):
         assert fresh.get_pipe("span_head").cfg["thresholds"] == {"SYM": 1e9}  # saved with it
     finally:
         head.cfg["thresholds"] = {}
+
+
+def test_prediction_by_length_buckets_equals_one_padded_batch(trained, monkeypatch):
+    import zh_medner.components.span_head as span_head
+
+    head = trained.get_pipe("span_head")
+    docs = [trained.make_doc(t) for t in [TEXTS[0] * 3, TEXTS[1], "", TEXTS[2], TEXTS[0]]]
+    monkeypatch.setattr(span_head, "PREDICT_DOCS", 1000)
+    whole = head.predict(docs)
+    monkeypatch.setattr(span_head, "PREDICT_DOCS", 2)
+    buckets = head.predict(docs)
+    assert [s.shape for s in whole] == [s.shape for s in buckets]
+    assert [s.shape[1] for s in buckets] == [len(d) for d in docs]
+    for a, b in zip(whole, buckets):
+        numpy.testing.assert_allclose(a, b, atol=1e-5)

@@ -42,6 +42,7 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
 
 SPANS_KEY = "sc"
 MAX_SPANS_PER_CHAR = 4  # a bound on what one doc can hold, far above any real annotation
+PREDICT_DOCS = 16  # docs per forward of the head at prediction, of similar lengths
 
 
 def flat_choice(spans: Sequence[Span], label_order: Sequence[str] = ()) -> list[Span]:
@@ -218,24 +219,35 @@ class SpanHead(TrainablePipe):
 
     # ---------------------------------------------------------------- predict
 
-    def predict(self, docs: Iterable[Doc]):
+    def predict(self, docs: Iterable[Doc]) -> list[numpy.ndarray]:
+        """Each doc's [types, tokens, max_length] scores. The docs run sorted by length,
+        PREDICT_DOCS at a time: a batch of notes no longer pads every note to its longest."""
         docs = list(docs)
-        if not any(len(d) for d in docs):
-            return self.model.ops.alloc4f(len(docs), len(self.labels), 0, self.max_length)
-        return self.model.predict(docs)
+        out: list = [None] * len(docs)
+        order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
+        for start in range(0, len(order), PREDICT_DOCS):
+            chunk = order[start : start + PREDICT_DOCS]
+            if not any(len(docs[i]) for i in chunk):
+                scores = numpy.zeros((len(chunk), len(self.labels), 0, self.max_length), "f")
+            else:
+                scores = self.model.ops.to_numpy(self.model.predict([docs[i] for i in chunk]))
+            for j, i in enumerate(chunk):
+                out[i] = scores[j, :, : len(docs[i])]
+        return out
 
     def set_annotations(self, docs: Iterable[Doc], scores) -> None:
-        scores = self.model.ops.to_numpy(scores)
+        """`scores`: `predict`'s list, or a [docs, types, tokens, max_length] array."""
         labels = self.labels
         threshold = self.label_thresholds()[:, None, None]
         for i, doc in enumerate(docs):
             n = len(doc)
-            t, start, dist = numpy.nonzero(scores[i, :, :n] > threshold)
+            cells = self.model.ops.to_numpy(scores[i])[:, :n]
+            t, start, dist = numpy.nonzero(cells > threshold)
             inside = start + dist < n  # the model masks the rest; scores from elsewhere may not
             t, start, dist = t[inside], start[inside], dist[inside]
             cap = MAX_SPANS_PER_CHAR * n
             if len(t) > cap:  # an untrained or broken model: keep the highest-scoring spans
-                keep = numpy.argpartition(-scores[i, t, start, dist], cap)[:cap]
+                keep = numpy.argpartition(-cells[t, start, dist], cap)[:cap]
                 t, start, dist = t[keep], start[keep], dist[keep]
             spans = [
                 Span(doc, int(s), int(s + d + 1), label=labels[k])

@@ -73,13 +73,13 @@ def confidences(head: SpanHead, docs: Sequence[Doc]) -> list[tuple[dict, dict]]:
     `head.predict` reads what the encoder left on the docs (a transformer listener reads
     doc._.trf_data), so only the span head itself runs again.
     """
-    scores = head.model.ops.to_numpy(head.predict(list(docs)))
+    scores = head.predict(list(docs))
     thresholds = head.label_thresholds()
     labels = head.labels
     out = []
     for i, doc in enumerate(docs):
         n = len(doc)
-        cells = scores[i, :, :n] if n else numpy.full((len(labels), 0, 1), NEG_INF)
+        cells = numpy.asarray(scores[i])[:, :n] if n else numpy.full((len(labels), 0, 1), NEG_INF)
         margins = cells - thresholds[:, None, None]
         probs = {}
         for t, start, dist in zip(*numpy.nonzero((cells > NEG_INF / 2) & (margins > 0))):

@@ -48,9 +48,9 @@ def uncertainty(cells: numpy.ndarray, thresholds: numpy.ndarray) -> dict[str, fl
 
 def doc_uncertainties(head, docs) -> list[dict[str, float]]:
     """`uncertainty` of docs already run through the pipeline (only the head runs again)."""
-    scores = head.model.ops.to_numpy(head.predict(list(docs)))
+    scores = head.predict(list(docs))
     thresholds = head.label_thresholds()
-    return [uncertainty(scores[i, :, : len(doc)], thresholds) for i, doc in enumerate(docs)]
+    return [uncertainty(numpy.asarray(s)[:, : len(d)], thresholds) for s, d in zip(scores, docs)]
 
 
 def rank(strategy: str, scores: Sequence[dict[str, float]], seed: int = 0) -> list[int]:

@@ -28,12 +28,12 @@ def scored_spans(nlp, gold_docs, batch_size: int = 64):
     for start in range(0, len(gold_docs), batch_size):
         gold = gold_docs[start : start + batch_size]
         docs = list(nlp.pipe((d.text for d in gold), disable=after))
-        scores = head.model.ops.to_numpy(head.predict(docs))
+        scores = head.predict(docs)
         for i, (doc, ref) in enumerate(zip(docs, gold)):
             truth = all_triples(ref)
             for _, _, label in truth:
                 gold_count[label] += 1
-            found = scores[i, :, : len(doc)]
+            found = numpy.asarray(scores[i])[:, : len(doc)]
             for t, s, d in zip(*numpy.nonzero((found > min(GRID)) & (found > NEG_INF / 2))):
                 if s + d >= len(doc):
                     continue
