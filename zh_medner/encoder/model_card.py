@@ -59,7 +59,7 @@ def _facts(recipe: Recipe, progress: Progress, init_from) -> list[tuple[str, str
             f"{recipe.warmup_fraction:.0%}, linear decay over the time budget",
         ),
         ("steps", f"{progress.step:,}"),
-        ("tokens seen", f"{progress.tokens:,}"),
+        ("tokens seen", _tokens_seen(progress)),
         (
             "training time",
             f"{progress.seconds / 60:.1f} min in steps, {progress.wall_seconds / 60:.1f} min wall",
@@ -71,6 +71,37 @@ def _facts(recipe: Recipe, progress: Progress, init_from) -> list[tuple[str, str
             "characters masked)",
         ),
     ]
+
+
+def _tokens_seen(progress: Progress) -> str:
+    if not progress.stages:
+        return f"{progress.tokens:,}"
+    total = progress.tokens + sum(s["tokens"] for s in progress.stages)
+    return f"{progress.tokens:,} in this stage; {total:,} in all {len(progress.stages) + 1} stages"
+
+
+def _stages(progress: Progress) -> str:
+    """The runs these weights continue, oldest first, then this one."""
+    if not progress.stages:
+        return ""
+    rows = [
+        f"| {i} | `{s['folder']}` as it was | lr {s['recipe']['lr']:g}, "
+        f"{s['recipe'].get('precision', 'fp32')} | {s['steps']:,} | {s['tokens']:,} | "
+        f"{s['minutes']:.1f} ({s['wall_minutes']:.1f} wall) | {_fmt(s['heldout_top1'])} |"
+        for i, s in enumerate(progress.stages, 1)
+    ]
+    last = progress.history[-1] if progress.history else {}
+    rows.append(
+        f"| {len(rows) + 1} | this run | see above | {progress.step:,} | {progress.tokens:,} | "
+        f"{progress.seconds / 60:.1f} ({progress.wall_seconds / 60:.1f} wall) | "
+        f"{_fmt(last.get('heldout_top1'))} |"
+    )
+    return (
+        "\n## Stages\n\nEach stage continued the weights of the one before (`--init-from`); "
+        "pretraining.json keeps every stage's recipe.\n\n"
+        "| stage | weights | recipe | steps | tokens | minutes | held-out top-1 at its end |\n"
+        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
 
 
 def model_card(
@@ -92,7 +123,7 @@ masked-LM objective. Status: **{state}**. Load it with `AutoModelForMaskedLM` (t
 kept) or as the encoder of the spaCy pipeline (`--vars.encoder {output}`).
 
 {table}
-
+{_stages(progress)}
 ## Data
 {data}
 {_terms(sources)}
@@ -110,7 +141,8 @@ def rewrite_card(output: Path, sources: Sequence[TextSource]) -> None:
     """Write the model card again from the folder's pretraining.json (a newer card template)."""
     history = json.loads((output / HISTORY).read_text(encoding="utf8"))
     recipe, progress = Recipe(**history["recipe"]), Progress(**history["progress"])
-    card = model_card(output, recipe, progress, sources, None, history["done"])
+    init_from = progress.stages[-1]["folder"] if progress.stages else None
+    card = model_card(output, recipe, progress, sources, init_from, history["done"])
     write_text_atomic(output / "README.md", card)
 
 

@@ -54,7 +54,7 @@ from .pretrain_setup import (
     prepare_work,
     replace_folder,
 )
-from .recipe import Progress, Recipe, learning_rate, window_length
+from .recipe import Progress, Recipe, earlier_stages, learning_rate, window_length
 from .streams import Streams, load_streams
 from .text import PretrainTextError, TextSource
 from .vocab import SPECIAL_TOKENS
@@ -125,6 +125,7 @@ def _prepare(start: Start, sources, minutes: float, recipe: Recipe, opt: Options
         model = load_model(start.copy_from or start.work, start.state, start.resumed_from)
     elif start.init_from is not None:
         model = load_model(start.init_from, None, start.init_from)
+        progress.stages = earlier_stages(start.init_from)
     vocab, streams = load_streams(
         sources, opt.heldout_sources, recipe, start.vocab, opt.cache_dir, opt.log
     )

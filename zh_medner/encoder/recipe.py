@@ -4,9 +4,11 @@ that a JSON file states (the Hugging Face `run_mlm.py` way), and its schedules.
 `read_recipe(path)` reads `configs/pretrain_*.json` (the recipe's fields; every field left out
 keeps the dataclass default) or an encoder's `pretraining.json` (its "recipe"), so a finished
 run's own record reproduces it. `scripts/pretrain_encoder.py --recipe FILE` takes it, and any
-option given on the command line overrides the file. The shipped encoder's recipe is
-`configs/pretrain_medchar_roformer.json` (a test checks it against the record in
-`encoders/medchar-roformer-4x256/pretraining.json`).
+option given on the command line overrides the file. The shipped encoder was made in two stages:
+`configs/pretrain_medchar_roformer.json` from scratch, then
+`configs/pretrain_medchar_roformer_continue.json` with --init-from (a test checks both against the
+record in `encoders/medchar-roformer-4x256/pretraining.json`, whose progress keeps the earlier
+stage).
 
 A checkpoint holds `dataclasses.asdict(recipe)`: a field added here needs a default, and no
 field may be renamed, or `--resume` cannot continue older checkpoints.
@@ -53,6 +55,33 @@ class Progress:
     wall_seconds: float = 0.0  # everything: data, evaluation, checkpoints
     tokens: int = 0
     history: list[dict] = field(default_factory=list)
+    # The runs this one continues (--init-from), oldest first: each a summary from its folder's
+    # pretraining.json (stage_summary), so that a card counts every token the weights have seen.
+    stages: list[dict] = field(default_factory=list)
+
+
+def stage_summary(record: dict, folder: str) -> dict:
+    """One finished run, from the pretraining.json it left in FOLDER."""
+    progress, history = record["progress"], record["progress"].get("history") or [{}]
+    return {
+        "folder": folder,
+        "recipe": record["recipe"],
+        "steps": progress["step"],
+        "tokens": progress["tokens"],
+        "minutes": round(progress["seconds"] / 60, 1),
+        "wall_minutes": round(progress["wall_seconds"] / 60, 1),
+        "heldout_top1": history[-1].get("heldout_top1"),
+    }
+
+
+def earlier_stages(init_from: Path) -> list[dict]:
+    """The stages behind an --init-from folder: its own earlier stages, then itself (nothing
+    where the folder has no pretraining.json: a model from elsewhere)."""
+    path = Path(init_from) / "pretraining.json"
+    if not path.exists():
+        return []
+    record = json.loads(path.read_text(encoding="utf8"))
+    return record["progress"].get("stages", []) + [stage_summary(record, str(init_from))]
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Recipe))
