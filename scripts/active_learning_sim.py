@@ -1,6 +1,6 @@
 """Active-learning simulation on CMeEE v1 train: random, least-confident and expected-errors
 selection, rounds of 100 records, each strategy over the same seeds (budgets in
-configs/learning_curve.json)."""
+configs/active_learning.json: smaller than the learning curve's, for 13 trainings a seed)."""
 
 from pathlib import Path
 
@@ -25,8 +25,8 @@ def run_cmd(
     seeds: str = typer.Option("0,1", "--seeds"),
     rounds: int = typer.Option(4, "--rounds", min=1),
     batch: int = typer.Option(100, "--batch", min=1),
-    pool_size: int = typer.Option(3000, "--pool"),
-    plan: Path = typer.Option(Path("configs/learning_curve.json"), "--plan"),
+    pool_size: int = typer.Option(1500, "--pool"),
+    plan: Path = typer.Option(Path("configs/active_learning.json"), "--plan"),
 ):
     """Run (or resume) the simulation: OUT/active.jsonl gets one row per round."""
     names = [s for s in strategies.split(",") if s]
