@@ -4,11 +4,13 @@ from pathlib import Path
 
 import spacy
 import typer
+from spacy.tokens import Doc
 from wasabi import msg
 
 from zh_medner.annotations import READERS, ConversionError
 from zh_medner.annotations.label_map import read_label_map
 from zh_medner.corpus.docbin import (
+    Report,
     check_dev_ratio,
     check_input_path,
     check_paths,
@@ -19,6 +21,87 @@ from zh_medner.corpus.docbin import (
     write_outputs,
 )
 from zh_medner.io import EncodingError, PathError, check_encoding
+
+
+def check_split_options(dev_output: Path | None, dev_ratio: float) -> None:
+    if (dev_output is None) != (dev_ratio == 0):
+        raise ValueError("--dev-output and --dev-ratio go together")
+    if dev_output is not None:
+        check_dev_ratio(dev_ratio)
+
+
+def read_corpus(
+    input_path: Path,
+    output: Path,
+    fmt: str,
+    label_map: Path | None,
+    dev_output: Path | None,
+    dev_ratio: float,
+    seed: int,
+    encoding: str,
+    allow_empty: bool,
+) -> tuple[list[Doc], list[Doc], Report]:
+    """(train, dev, report): the paths are checked first, then the input is read and split."""
+    mapping = read_label_map(label_map)
+    outputs = [output, report_path(output)] + ([dev_output] if dev_output else [])
+    inputs = input_files(input_path, fmt) + ([label_map] if label_map else [])
+    check_paths(outputs, inputs)
+    docs, report = convert(
+        spacy.blank("zh"),
+        input_path,
+        fmt,
+        label_map=mapping,
+        encoding=encoding,
+        allow_empty=allow_empty,
+    )
+    train, dev = split_docs(docs, dev_ratio, seed)
+    if not allow_empty and (not train or (dev_output is not None and not dev)):
+        raise ConversionError(
+            input_path,
+            None,
+            f"{len(docs)} record(s) cannot fill both train and dev; add records, drop "
+            "--dev-output, or pass --allow-empty",
+        )
+    return train, dev, report
+
+
+def encoding_hint(error: EncodingError, encoding: str, label_map: Path | None) -> str:
+    """The --encoding hint for an input file read as UTF-8 by default (never the label map)."""
+    in_map = label_map is not None and error.path == str(label_map)
+    return (
+        "; or name its encoding, e.g. --encoding gbk" if encoding == "utf-8" and not in_map else ""
+    )
+
+
+def write_corpus(
+    train: list[Doc], dev: list[Doc], summary: dict, output: Path, dev_output: Path | None
+) -> None:
+    """Train, dev and report together or none of them; exit 1 if one cannot be written."""
+    try:
+        write_outputs(train, output, summary, dev, dev_output)
+    except OSError as e:
+        msg.fail(f"{e.filename or output}: cannot write ({e.strerror}); no output changed", exits=1)
+
+
+def show_report(report: Report, output: Path) -> None:
+    """What was kept, skipped and dropped (the first ten drops)."""
+    header, *rows = report.table()
+    msg.table(rows, header=header, divider=True)
+    msg.info(
+        f"{report.records} records, {report.entities_in} entities: {report.kept} kept "
+        f"({sum(report.in_ents.values())} in ents, {sum(report.spans_only.values())} only in "
+        "spans), "
+        f"{len(report.drops)} dropped"
+    )
+    for reason, n in report.skipped_records.items():
+        msg.warn(f"{n} records skipped: {reason}")
+    for drop in report.drops[:10]:
+        msg.warn(
+            f"{drop.path}:{drop.line}: {drop.reason}: {drop.label} [{drop.start}:{drop.end}] "
+            f"{drop.text or ''}"
+        )
+    if len(report.drops) > 10:
+        msg.warn(f"... {len(report.drops) - 10} more drops in {report_path(output)}")
 
 
 def main(
@@ -50,40 +133,14 @@ def main(
     """
     # every argument and path is checked before any reading or writing
     try:
-        if (dev_output is None) != (dev_ratio == 0):
-            raise ValueError("--dev-output and --dev-ratio go together")
-        if dev_output is not None:
-            check_dev_ratio(dev_ratio)
+        check_split_options(dev_output, dev_ratio)
         encoding = check_encoding(encoding)
         input_path = check_input_path(input_path, fmt)
-        mapping = read_label_map(label_map)
-        outputs = [output, report_path(output)] + ([dev_output] if dev_output else [])
-        inputs = input_files(input_path, fmt) + ([label_map] if label_map else [])
-        check_paths(outputs, inputs)
-        docs, report = convert(
-            spacy.blank("zh"),
-            input_path,
-            fmt,
-            label_map=mapping,
-            encoding=encoding,
-            allow_empty=allow_empty,
+        train, dev, report = read_corpus(
+            input_path, output, fmt, label_map, dev_output, dev_ratio, seed, encoding, allow_empty
         )
-        train, dev = split_docs(docs, dev_ratio, seed)
-        if not allow_empty and (not train or (dev_output is not None and not dev)):
-            raise ConversionError(
-                input_path,
-                None,
-                f"{len(docs)} record(s) cannot fill both train and dev; add records, drop "
-                "--dev-output, or pass --allow-empty",
-            )
     except EncodingError as e:
-        in_map = label_map is not None and e.path == str(label_map)
-        hint = (
-            "; or name its encoding, e.g. --encoding gbk"
-            if encoding == "utf-8" and not in_map
-            else ""
-        )
-        msg.fail(f"{e}{hint}", exits=1)
+        msg.fail(f"{e}{encoding_hint(e, encoding, label_map)}", exits=1)
     except (ConversionError, PathError, ValueError) as e:
         msg.fail(str(e), exits=1)
     summary = report.to_dict()
@@ -94,27 +151,8 @@ def main(
         train_docs=len(train),
         dev_docs=len(dev),
     )
-    try:
-        write_outputs(train, output, summary, dev, dev_output)
-    except OSError as e:
-        msg.fail(f"{e.filename or output}: cannot write ({e.strerror}); no output changed", exits=1)
-    header, *rows = report.table()
-    msg.table(rows, header=header, divider=True)
-    msg.info(
-        f"{report.records} records, {report.entities_in} entities: {report.kept} kept "
-        f"({sum(report.in_ents.values())} in ents, {sum(report.spans_only.values())} only in "
-        "spans), "
-        f"{len(report.drops)} dropped"
-    )
-    for reason, n in report.skipped_records.items():
-        msg.warn(f"{n} records skipped: {reason}")
-    for drop in report.drops[:10]:
-        msg.warn(
-            f"{drop.path}:{drop.line}: {drop.reason}: {drop.label} [{drop.start}:{drop.end}] "
-            f"{drop.text or ''}"
-        )
-    if len(report.drops) > 10:
-        msg.warn(f"... {len(report.drops) - 10} more drops in {report_path(output)}")
+    write_corpus(train, dev, summary, output, dev_output)
+    show_report(report, output)
     msg.good(
         f"{len(train)} docs -> {output}"
         + (f", {len(dev)} docs -> {dev_output}" if dev_output else "")

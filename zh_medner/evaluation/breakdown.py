@@ -1,7 +1,7 @@
 """Where a type's recall goes: its gold entities by what became of them, and by length.
 
 Each gold entity of a label ends as one of: found (exact), wrong label, wrong boundary, wrong
-label and boundary, or missed (error_report.classify pairs them, so the kinds add up). A gold
+label and boundary, or missed (error_analysis.classify pairs them, so the kinds add up). A gold
 entity is `nested` when it contains, or lies inside, another gold entity: the span head can
 predict both, but a flat decoder or a mistaken boundary loses one of them.
 """
@@ -9,7 +9,7 @@ predict both, but a flat decoder or a mistaken boundary loses one of them.
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from .error_report import classify
+from .error_analysis import classify
 from .ner import Triple
 
 LENGTHS = ((1, 2), (3, 4), (5, 8), (9, 16), (17, 10_000))
