@@ -35,6 +35,7 @@ context_scope.py and context_marks.py): it imports nothing else from `zh_medner`
 """
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy
@@ -79,9 +80,17 @@ SPANS_KEY = "sc"
 for _ext in EXTENSIONS.values():
     if not Span.has_extension(_ext):
         Span.set_extension(_ext, default=False)
+
+
+def _get_extension(span: Span, name: str):
+    return span._.get(name)
+
+
 for _alias, _ext in ALIASES.items():
     if not Span.has_extension(_alias):
-        Span.set_extension(_alias, getter=lambda span, _ext=_ext: span._.get(_ext))
+        # a module-level function, not a lambda: nlp.pipe(n_process=2) pickles the getters
+        # where processes are spawned (macOS, Windows, a spawned parent)
+        Span.set_extension(_alias, getter=partial(_get_extension, name=_ext))
 if not Span.has_extension(CUES_EXTENSION):
     Span.set_extension(CUES_EXTENSION, default=None)
 

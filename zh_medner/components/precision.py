@@ -1,7 +1,9 @@
 """Which arithmetic the encoder runs in on this CPU: fp32, bf16 or int8.
 
-- `bf16`: the forward runs under `torch.autocast("cpu", dtype=torch.bfloat16)`; weights,
-  gradients and the optimizer stay fp32. Fast where the CPU has AVX512-BF16 or AMX.
+- `bf16`: in training, the forward runs under `torch.autocast("cpu", dtype=torch.bfloat16)`
+  (weights, gradients and the optimizer stay fp32); in prediction, a bf16 copy of the weights
+  runs (no casts per call: 3.0x fp32 against 2.3x for autocast on a 64-window forward, one
+  thread). Fast where the CPU has AVX512-BF16 or AMX.
 - `int8`: dynamic int8 quantisation through ONNX Runtime (VNNI); inference only.
 - `auto`: the fastest this CPU supports well, `fp32` where neither feature is present.
 
@@ -14,7 +16,7 @@ import contextlib
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 # What `auto` picks, fastest first, each with the CPU feature it needs (docs/results.md).
-AUTO_ORDER = (("int8", "vnni"), ("bf16", "bf16"), ("fp32", None))
+AUTO_ORDER = (("bf16", "bf16"), ("int8", "vnni"), ("fp32", None))
 
 
 def _probe(name: str) -> bool:

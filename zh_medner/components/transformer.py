@@ -5,7 +5,8 @@ that predicts in length buckets and in a chosen precision.
 - at prediction, a batch's windows sorted by length and run `max_windows` at a time, each
   slice trimmed to its longest window: a short note no longer pays for the longest window in
   its batch, and a 100,000-character record does not run 1,000 windows in one forward;
-- `precision` (see precision.py): fp32, bf16 autocast, or int8 through ONNX Runtime, with the
+- `precision` (see precision.py): fp32, bf16 (a bf16 copy of the weights, made at the first
+  prediction after the weights change), or int8 through ONNX Runtime, with the
   quantised encoder stored beside the weights (`zh-medner export` adds it); and
   `training_precision` for the forward in training (fp32, bf16 or auto; weights stay fp32);
 - the state saved as safetensors and loaded without unpickling: a backport of
@@ -78,6 +79,7 @@ class ZhHFShim(HFShim):
         self._session = None
         self._session_pid = None
         self._pid = os.getpid()
+        self._bf16 = None  # (the fp32 model it copies, its bf16 copy) for prediction
 
     # ------------------------------------------------------------ precision
 
@@ -125,9 +127,21 @@ class ZhHFShim(HFShim):
             self._session_pid = os.getpid()
         return self._session
 
+    def _bf16_model(self):
+        """A bf16 copy of the encoder for prediction, made again after a training step or a
+        load (either replaces or changes the fp32 weights)."""
+        if self._bf16 is None or self._bf16[0] is not self._model:
+            import copy
+
+            import torch
+
+            self._bf16 = (self._model, copy.deepcopy(self._model).to(torch.bfloat16).eval())
+        return self._bf16[1]
+
     # ------------------------------------------------------------ forward
 
     def begin_update(self, inputs):
+        self._bf16 = None  # the step changes the weights
         precision = resolve_precision(self.training_precision)
         with autocast(precision):
             output, backprop = super().begin_update(inputs)
@@ -184,6 +198,8 @@ class ZhHFShim(HFShim):
             # ids and masks as the graph's int64 (spacy-transformers passes a float mask)
             feed = {i.name: part[i.name].cpu().long().numpy() for i in session.get_inputs()}
             return torch.from_numpy(session.run(None, feed)[0])
+        if precision == "bf16":
+            return self._bf16_model()(**part).last_hidden_state.float()
         with autocast(precision):
             return self._model(**part).last_hidden_state.float()
 
