@@ -59,9 +59,10 @@ def micro_scores(pairs: Iterable[tuple[set[Triple], set[Triple]]]) -> dict:
 
 
 def evaluate_ner(
-    nlp: Language, gold_docs: Sequence[Doc], batch_size: int = 64, n_process: int = 1
+    nlp: Language, gold_docs: Sequence[Doc], batch_size: int | None = None, n_process: int = 1
 ) -> dict:
-    """Flat and official (nested-inclusive) scores of `nlp` on gold docs, and its speed."""
+    """Flat and official (nested-inclusive) scores of `nlp` on gold docs, and its speed (by
+    default in the pipeline's own batch size, as `nlp.pipe(texts)` runs)."""
     gold_docs = list(gold_docs)
     start = time.perf_counter()
     texts = (d.text for d in gold_docs)
