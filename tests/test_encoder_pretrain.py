@@ -112,6 +112,24 @@ def test_resume_continues_from_the_checkpoint(trained, text_file):
     assert after.history[: len(before.history)] == before.history
 
 
+def test_a_continued_run_keeps_the_earlier_stage(trained, text_file, tmp_path):
+    """--init-from: the new folder's record and card carry the stage it continued, so the card
+    counts every token the weights have seen."""
+    first, _ = trained
+    before = srsly.read_json(first / "pretraining.json")["progress"]  # resumed by another test
+    out = tmp_path / "stage2"
+    after = pretrain(
+        [TextSource(text_file)], out, 0.05, TINY, init_from=first, cache_dir=tmp_path / "cache",
+        threads=1, log=lambda m: None, progress_bar=False,
+    )  # fmt: skip
+    record = srsly.read_json(out / "pretraining.json")
+    (stage,) = record["progress"]["stages"]
+    assert stage["folder"] == str(first) and stage["tokens"] == before["tokens"] > 0
+    assert stage["heldout_top1"] == before["history"][-1]["heldout_top1"]
+    card = (out / "README.md").read_text("utf8")
+    assert "## Stages" in card and f"{before['tokens'] + after.tokens:,} in all 2 stages" in card
+
+
 def test_heldout_lines_never_reach_training(text_file, tmp_path):
     """The training streams (all that training windows are cut from) hold no held-out line, and
     the held-out stream holds exactly the held-out lines."""
@@ -201,18 +219,24 @@ def test_history_file_is_json(trained):
 # ------------------------------------------------------------------ the recipe file
 
 SHIPPED_RECIPE = ROOT / "configs" / "pretrain_medchar_roformer.json"
+CONTINUE_RECIPE = ROOT / "configs" / "pretrain_medchar_roformer_continue.json"
 
 
-def test_the_recipe_file_is_the_shipped_encoders_recipe():
-    """configs/pretrain_medchar_roformer.json states the recipe that made the shipped encoder
-    (its own record, pretraining.json, which predates `precision`: fp32)."""
-    stated = read_recipe(SHIPPED_RECIPE)
+def test_the_recipe_files_are_the_shipped_encoders_stages():
+    """The shipped encoder's two stages: configs/pretrain_medchar_roformer.json from scratch (its
+    record predates `precision`: fp32), then configs/pretrain_medchar_roformer_continue.json."""
     record = srsly.read_json(ROOT / "encoders" / "medchar-roformer-4x256" / "pretraining.json")
+    (stage1,) = record["progress"]["stages"]
+    for recipe_file, recorded in (
+        (SHIPPED_RECIPE, stage1["recipe"]),
+        (CONTINUE_RECIPE, record["recipe"]),
+    ):
+        stated = read_recipe(recipe_file)
+        for key, value in recorded.items():
+            assert getattr(stated, key) == pytest.approx(value), (recipe_file.name, key)
+        assert set(srsly.read_json(recipe_file)) == set(Recipe.__dataclass_fields__)
+    assert read_recipe(SHIPPED_RECIPE).precision == "fp32"
     assert read_recipe(ROOT / "encoders" / "medchar-roformer-4x256" / "pretraining.json")
-    for key, value in record["recipe"].items():
-        assert getattr(stated, key) == value, key
-    assert stated.precision == "fp32" and stated.train_dropout is None
-    assert set(srsly.read_json(SHIPPED_RECIPE)) == set(Recipe.__dataclass_fields__)
 
 
 def test_a_recipe_file_with_overrides(tmp_path):
