@@ -42,12 +42,9 @@ DRUG_PATTERNS = [
 
 
 def blank():
-    return spacy.blank(
-        "zh",
-        config={
-            "nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": "char"}}
-        },
-    )
+    """The shipped pipeline's tokenizer (configs/assemble.cfg): characters, and any Python
+    string taken (a lone surrogate or a control character becomes U+FFFD)."""
+    return spacy.blank("zh", config={"nlp": {"tokenizer": ASSEMBLE["nlp"]["tokenizer"]}})
 
 
 def gold_docs(nlp):

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from zh_medner.components.tokenizer import REPLACEMENT, UNSAFE
 from zh_medner.serving.api import Limits, create_app
 from zh_medner.serving.preannotate import InputError, pre_annotate, read_records, write_tasks
 
@@ -95,6 +96,8 @@ def check_answer(r, path: str) -> dict:
 @given(
     body=texts_bodies(), path=st.sampled_from(["/annotate", "/render"]), ascii_only=st.booleans()
 )
+# once found by chance: a lone surrogate, sent as JSON's "\ud800", through the pipeline
+@example(body={"texts": ["\ud800"]}, path="/annotate", ascii_only=True)
 def test_texts_endpoints_answer_every_body(client, body, path, ascii_only):
     raw = encoded(body, ascii_only)
     r = client.post(path, content=raw, headers={"Content-Type": "application/json"})
@@ -104,7 +107,10 @@ def test_texts_endpoints_answer_every_body(client, body, path, ascii_only):
         surrogate = any(0xD800 <= ord(c) <= 0xDFFF for t in texts for c in t)
         if not (surrogate and not ascii_only):  # raw surrogates are not UTF-8: a 400
             assert r.status_code == 200, answer
-            assert [d["text"] for d in answer["docs"]] == texts
+            # the tokenizer writes U+FFFD for a lone surrogate or control character, one for one
+            assert [d["text"] for d in answer["docs"]] == [
+                UNSAFE.sub(REPLACEMENT, t) for t in texts
+            ]
 
 
 @settings(max_examples=80, **SETTINGS)
