@@ -42,9 +42,12 @@ DRUG_PATTERNS = [
 
 
 def blank():
-    """The shipped pipeline's tokenizer (configs/assemble.cfg): characters, and any Python
-    string taken (a lone surrogate or a control character becomes U+FFFD)."""
-    return spacy.blank("zh", config={"nlp": {"tokenizer": ASSEMBLE["nlp"]["tokenizer"]}})
+    return spacy.blank(
+        "zh",
+        config={
+            "nlp": {"tokenizer": {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": "char"}}
+        },
+    )
 
 
 def gold_docs(nlp):

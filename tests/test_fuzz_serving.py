@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from zh_medner.components.tokenizer import REPLACEMENT, UNSAFE
 from zh_medner.serving.api import Limits, create_app
 from zh_medner.serving.preannotate import InputError, pre_annotate, read_records, write_tasks
 
@@ -105,12 +104,13 @@ def test_texts_endpoints_answer_every_body(client, body, path, ascii_only):
     texts = body.get("texts") if isinstance(body, dict) else None
     if valid_texts(texts) and len(raw) <= LIMITS.max_body_bytes and "texts" in body:
         surrogate = any(0xD800 <= ord(c) <= 0xDFFF for t in texts for c in t)
-        if not (surrogate and not ascii_only):  # raw surrogates are not UTF-8: a 400
-            assert r.status_code == 200, answer
-            # the tokenizer writes U+FFFD for a lone surrogate or control character, one for one
-            assert [d["text"] for d in answer["docs"]] == [
-                UNSAFE.sub(REPLACEMENT, t) for t in texts
-            ]
+        if surrogate and not ascii_only:  # raw surrogates are not UTF-8: a 400
+            return
+        if surrogate and r.status_code == 422:  # this test pipeline's plain tokenizer refuses
+            assert "the pipeline failed on this record" in answer["detail"], answer
+            return  # (the shipped tokenizer takes them: tests/test_components_tokenizer.py)
+        assert r.status_code == 200, answer
+        assert [d["text"] for d in answer["docs"]] == texts
 
 
 @settings(max_examples=80, **SETTINGS)
