@@ -98,26 +98,26 @@ def test_each_precision_loads_from_a_saved_pipeline_and_finds_the_fp32_spans(sav
 
 def test_auto_and_bf16_fall_back_to_fp32_on_a_cpu_without_the_features(saved, monkeypatch):
     shim = encoder_shim(spacy.load(saved))
-    monkeypatch.setattr(precision, "cpu_features", lambda: {"bf16": False, "vnni": False})
+    monkeypatch.setattr(precision, "cpu_features", lambda: {"bf16": False, "int8": False})
     import zh_medner.components.transformer as transformer
 
     monkeypatch.setattr(transformer, "cpu_features", precision.cpu_features)
     for name, expected in [("auto", "fp32"), ("bf16", "fp32"), ("fp32", "fp32"), ("int8", "int8")]:
         shim.precision = name
         assert shim.run_precision() == expected
-    monkeypatch.setattr(transformer, "cpu_features", lambda: {"bf16": True, "vnni": False})
+    monkeypatch.setattr(transformer, "cpu_features", lambda: {"bf16": True, "int8": False})
     shim.precision = "auto"
     assert shim.run_precision() == "bf16"
 
 
 def test_auto_prefers_bf16_then_int8_where_the_pipeline_has_it():
     """bf16 first (faster than ONNX int8 on the measured CPUs: docs/results.md), int8 on a CPU
-    with VNNI but no bf16, and only where the pipeline has an int8 encoder."""
-    both = {"bf16": True, "vnni": True}
+    with VNNI or AVX2 but no bf16, and only where the pipeline has an int8 encoder."""
+    both = {"bf16": True, "int8": True}
     assert precision.resolve_precision("auto", both, {"fp32", "bf16", "int8"}) == "bf16"
-    vnni = {"bf16": False, "vnni": True}
-    assert precision.resolve_precision("auto", vnni, {"fp32", "bf16", "int8"}) == "int8"
-    assert precision.resolve_precision("auto", vnni, {"fp32", "bf16"}) == "fp32"
+    int8 = {"bf16": False, "int8": True}
+    assert precision.resolve_precision("auto", int8, {"fp32", "bf16", "int8"}) == "int8"
+    assert precision.resolve_precision("auto", int8, {"fp32", "bf16"}) == "fp32"
     with pytest.raises(ValueError, match="use one of"):
         precision.resolve_precision("fp16", both)
 
@@ -154,6 +154,18 @@ def test_quantising_a_pipeline_without_the_architecture_names_the_setting(tmp_pa
     nlp.to_disk(tmp_path / "p")
     with pytest.raises(QuantizeError, match="no transformer/model"):
         add_int8_encoder(tmp_path / "p")
+
+
+def test_the_int8_export_leaves_the_encoder_in_eval_mode(encoder):
+    """torch.onnx.export restores its module's mode: a wrapper left in training mode would turn
+    the encoder's dropout back on for everything that ran after the export."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from zh_medner.encoder.quantize import int8_onnx
+
+    model = AutoModel.from_pretrained(encoder).eval()
+    assert int8_onnx(model, AutoTokenizer.from_pretrained(encoder))[:1]
+    assert not any(m.training for m in model.modules())
 
 
 def test_the_saved_state_is_safetensors_and_keeps_exact_floats(saved):

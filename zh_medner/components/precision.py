@@ -4,8 +4,9 @@
   (weights, gradients and the optimizer stay fp32); in prediction, a bf16 copy of the weights
   runs (no casts per call: 3.0x fp32 against 2.3x for autocast on a 64-window forward, one
   thread). Fast where the CPU has AVX512-BF16 or AMX.
-- `int8`: dynamic int8 quantisation through ONNX Runtime (VNNI); inference only.
-- `auto`: the fastest this CPU supports well, `fp32` where neither feature is present.
+- `int8`: dynamic int8 quantisation through ONNX Runtime; inference only. Its int8 kernels
+  use VNNI where the CPU has it, else AVX2 (2x torch fp32 per forward on an AVX2-only EPYC).
+- `auto`: the fastest this CPU supports well, `fp32` where none of these is present.
 
 The CPU features are read from torch at run time (`cpu_features`), so a wheel built on one
 machine picks the right path on another. This file is shipped in the wheel: it imports
@@ -16,7 +17,7 @@ import contextlib
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 # What `auto` picks, fastest first, each with the CPU feature it needs (docs/results.md).
-AUTO_ORDER = (("bf16", "bf16"), ("int8", "vnni"), ("fp32", None))
+AUTO_ORDER = (("bf16", "bf16"), ("int8", "int8"), ("fp32", None))
 
 
 def _probe(name: str) -> bool:
@@ -30,10 +31,11 @@ def _probe(name: str) -> bool:
 
 
 def cpu_features() -> dict[str, bool]:
-    """{'bf16': fast bf16 matmuls (AVX512-BF16 or AMX), 'vnni': int8 dot products}."""
+    """{'bf16': fast bf16 matmuls (AVX512-BF16 or AMX), 'int8': fast int8 dot products
+    (VNNI, or AVX2's multiply-add)}."""
     return {
         "bf16": _probe("_is_avx512_bf16_supported") or _probe("_is_amx_tile_supported"),
-        "vnni": _probe("_is_vnni_supported"),
+        "int8": _probe("_is_vnni_supported") or _probe("_is_avx2_supported"),
     }
 
 

@@ -1,6 +1,7 @@
 """`zh_medner.TransformerModel.v1`: spacy-transformers' TransformerModel.v3 with an encoder shim
 that predicts in length buckets and in a chosen precision.
 
+Its forward aligns wordpieces to spaCy tokens in numpy (char_align.py), and
 `ZhHFShim`, an `HFShim` subclass, adds:
 - at prediction, a batch's windows sorted by length and run `max_windows` at a time, each
   slice trimmed to its longest window: a short note no longer pays for the longest window in
@@ -31,6 +32,7 @@ from spacy_transformers.layers.hf_shim import HFShim
 from spacy_transformers.layers.transformer_model import TransformerModel
 
 try:
+    from .char_align import forward as char_forward
     from .precision import autocast, check_precision, cpu_features, resolve_precision
 except ImportError:  # `spacy package` imports each code file alone, outside its package
     from spacy.util import import_file
@@ -38,6 +40,7 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     _precision = import_file("precision", Path(__file__).with_name("precision.py"))
     autocast, check_precision = _precision.autocast, _precision.check_precision
     cpu_features, resolve_precision = _precision.cpu_features, _precision.resolve_precision
+    char_forward = import_file("char_align", Path(__file__).with_name("char_align.py")).forward
 
 PICKLE_ZIP = b"PK"  # torch.save's zip container; a safetensors state starts with its header size
 
@@ -58,7 +61,7 @@ def build_transformer_model(
     check_precision(precision)
     if check_precision(training_precision) == "int8":
         raise ValueError("training_precision 'int8': use fp32, bf16 or auto (int8 cannot train)")
-    model = TransformerModel(name, get_spans, dict(tokenizer_config), dict(transformer_config))
+    model = ZhTransformerModel(name, get_spans, dict(tokenizer_config), dict(transformer_config))
     wrapper = model.layers[0]
     wrapper.shims[0] = ZhHFShim(
         wrapper.shims[0]._hfmodel,
@@ -67,6 +70,19 @@ def build_transformer_model(
         max_windows=max_windows,
     )
     return model
+
+
+class ZhTransformerModel(TransformerModel):
+    """TransformerModel whose forward aligns wordpieces to tokens in numpy (char_align.py)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._func = char_forward
+
+    def copy(self):
+        copied = super().copy()
+        copied._func = char_forward
+        return copied
 
 
 class ZhHFShim(HFShim):

@@ -55,11 +55,11 @@ def int8_onnx(model, tokenizer) -> bytes:
             return self.encoder(**dict(zip(names, inputs))).last_hidden_state
 
     axes = {n: {0: "windows", 1: "positions"} for n in names + ["last_hidden_state"]}
-    model.eval()
+    wrapper = LastHidden().eval()  # the exporter restores the wrapper's mode, and so the encoder's
     with tempfile.TemporaryDirectory() as tmp:
         fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         torch.onnx.export(
-            LastHidden(),
+            wrapper,
             tuple(sample[n] for n in names),
             str(fp32),
             input_names=names,

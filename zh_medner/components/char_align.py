@@ -1,0 +1,130 @@
+"""The transformer's forward with the wordpiece alignment computed in numpy.
+
+spacy-transformers' TransformerModel.v3 forward aligns wordpieces to spaCy tokens token by token
+in Python (`get_alignment_via_offset_mapping`) and names every wordpiece with
+`convert_ids_to_tokens`, row by row. With one spaCy token per character, that cost as much as
+a tenth of the fp32 encoder forward on CMeEE dev (docs/results.md). `forward` here is upstream's
+forward with both done on whole arrays; `align_by_offsets` returns exactly upstream's alignment
+(tests/test_components_char_align.py checks them against each other).
+
+This file is shipped in the wheel: it imports nothing from `zh_medner`.
+"""
+
+import weakref
+
+import numpy
+from spacy.attrs import IDX, LENGTH, SPACY
+from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+from spacy_transformers.layers.transformer_model import forward as upstream_forward
+from spacy_transformers.truncate import truncate_oversize_splits
+from thinc.types import Ragged
+
+_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def forward(model, docs, is_train: bool):
+    """TransformerModel.v3's forward (without its GPU logging), numpy alignment."""
+    tokenizer = model.tokenizer
+    if not getattr(tokenizer, "is_fast", False):  # no offsets: upstream aligns by strings
+        return upstream_forward(model, docs, is_train)
+    nested_spans = model.attrs["get_spans"](docs)
+    flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
+    encoding = tokenize(tokenizer, [span.text for span in flat_spans])
+    wordpieces = WordpieceBatch.from_batch_encoding(encoding)
+    align = align_by_offsets(flat_spans, encoding["offset_mapping"])
+    wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
+    model_output, bp_tensors = model.layers[0](wordpieces, is_train)
+    output = FullTransformerBatch(
+        spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
+    )
+
+    def backprop(d_output: FullTransformerBatch):
+        bp_tensors(d_output.model_output)
+        return docs
+
+    return output, backprop
+
+
+def tokenize(tokenizer, texts: list[str]):
+    """upstream's huggingface_tokenize (a fast tokenizer: offsets are needed), wordpiece names
+    looked up in one array."""
+    encoding = tokenizer(
+        texts,
+        add_special_tokens=True,
+        return_attention_mask=True,
+        return_offsets_mapping=True,
+        return_tensors="np",
+        return_token_type_ids=None,
+        padding="longest",
+    )
+    names = _names(tokenizer)
+    encoding["input_texts"] = [names[row].tolist() for row in encoding["input_ids"]]
+    encoding["pad_token"] = tokenizer.pad_token
+    return encoding
+
+
+def _names(tokenizer) -> numpy.ndarray:
+    """Every wordpiece's name by id, made once per tokenizer (again if tokens were added)."""
+    names = _NAMES.get(tokenizer)
+    if names is None or len(names) != len(tokenizer):
+        ids = list(range(len(tokenizer)))
+        names = _NAMES[tokenizer] = numpy.array(tokenizer.convert_ids_to_tokens(ids), dtype=object)
+    return names
+
+
+def align_by_offsets(spans, offset_mapping) -> Ragged:
+    """For each token of the spans' docs (docs in order of first appearance, tokens in doc
+    order), the sorted indices of the wordpieces whose characters fall on it, in the flattened
+    wordpiece array: upstream's `get_alignment_via_offset_mapping`, on whole arrays."""
+    if len(spans) != len(offset_mapping):
+        raise ValueError("Cannot align batches of different sizes.")
+    docs: dict = {}
+    for span in spans:
+        docs.setdefault(span.doc, len(docs))
+    owners, char_base, n_positions = [], [0], 0
+    for doc in docs:  # every character's token, as a position in the whole batch
+        owner = _owners(doc)
+        owners.append(numpy.where(owner >= 0, owner + n_positions, -1))
+        char_base.append(char_base[-1] + len(owner))
+        n_positions += len(doc)
+    if not spans:
+        return Ragged(numpy.zeros((0,), dtype="i"), numpy.zeros((0,), dtype="i"))
+    owner = numpy.concatenate(owners)
+    offsets = numpy.asarray(offset_mapping, dtype="int64")
+    width = offsets.shape[1]
+    row_base = numpy.array([char_base[docs[s.doc]] + s.start_char for s in spans])
+    row_chars = numpy.array([s.end_char - s.start_char for s in spans])
+    lengths = numpy.maximum(offsets[:, :, 1] - offsets[:, :, 0], 0).ravel()
+    piece = numpy.repeat(numpy.arange(len(lengths)), lengths)
+    rel = numpy.repeat(offsets[:, :, 0].ravel(), lengths) + _ramp(lengths)
+    row = piece // width
+    inside = (rel >= 0) & (rel < row_chars[row])  # a wordpiece's characters in its span
+    token = owner[row_base[row[inside]] + rel[inside]]
+    piece = piece[inside][token >= 0]
+    n_pieces = len(spans) * width
+    keys = numpy.unique(token[token >= 0] * n_pieces + piece)
+    pos, flat = numpy.divmod(keys, n_pieces)
+    counts = numpy.bincount(pos, minlength=n_positions)
+    return Ragged(flat.astype("i"), counts.astype("i"))
+
+
+def _owners(doc) -> numpy.ndarray:
+    """Each character's token, or -1; one more entry than characters. A character belongs to
+    the last token that starts at or before it and ends at most one character before it: the
+    character just after a token (a space) counts as that token's, as upstream counts it."""
+    if len(doc) == 0:
+        return numpy.full(1, -1)
+    rows = doc.to_array([IDX, LENGTH, SPACY]).reshape(-1, 3).astype("int64")
+    chars = numpy.arange(rows[-1].sum() + 1)  # len(doc.text) + 1, without making the text
+    owner = numpy.searchsorted(rows[:, 0], chars, side="right") - 1
+    ends = rows[numpy.maximum(owner, 0), :2].sum(1)
+    return numpy.where((owner >= 0) & (chars <= ends), owner, -1)
+
+
+def _ramp(lengths: numpy.ndarray) -> numpy.ndarray:
+    """0..n-1 for each n in lengths, concatenated."""
+    total = int(lengths.sum())
+    if total == 0:
+        return numpy.zeros(0, dtype="int64")
+    starts = numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+    return numpy.arange(total) - starts
