@@ -68,6 +68,25 @@ def test_a_doc_in_two_batches_places_and_an_empty_batch(nlp, tokenizer):
     assert len(empty.dataXd) == 0 and len(empty.lengths) == 0
 
 
+def test_the_character_after_a_span_counts_as_its_last_tokens(nlp):
+    """Upstream maps the character just past a span's text to its last token (no fast
+    tokenizer gives such an offset, but the alignment stays upstream's)."""
+    doc = nlp("ab c")
+    spans = [doc[0:2], doc[1:4]]
+    offsets = numpy.array([[[0, 0], [1, 3], [0, 0]], [[0, 3], [0, 0], [0, 0]]], dtype="int64")
+    assert_same(align_by_offsets(spans, offsets), get_alignment_via_offset_mapping(spans, offsets))
+
+
+def test_wordpiece_names_with_gaps_in_the_vocabulary(tmp_path):
+    from transformers import BertTokenizerFast
+
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\nb\n")
+    gaps = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    assert (
+        tokenize(gaps, ["a b"])["input_texts"] == huggingface_tokenize(gaps, ["a b"])["input_texts"]
+    )
+
+
 CHARS = st.sampled_from(list("患者发热咳嗽血常规aBc12 .%\n，。μ℃😀"))
 
 

@@ -64,12 +64,15 @@ def tokenize(tokenizer, texts: list[str]):
 
 
 def _names(tokenizer) -> numpy.ndarray:
-    """Every wordpiece's name by id, made once per tokenizer (again if tokens were added)."""
-    names = _NAMES.get(tokenizer)
-    if names is None or len(names) != len(tokenizer):
-        ids = list(range(len(tokenizer)))
-        names = _NAMES[tokenizer] = numpy.array(tokenizer.convert_ids_to_tokens(ids), dtype=object)
-    return names
+    """Every wordpiece's name by id, made once per tokenizer (again if tokens were added); as
+    long as the highest id, where a vocabulary has gaps."""
+    size = len(tokenizer)
+    cached = _NAMES.get(tokenizer)
+    if cached is None or cached[0] != size:
+        ids = list(range(max(tokenizer.get_vocab().values(), default=-1) + 1))
+        names = numpy.array(tokenizer.convert_ids_to_tokens(ids), dtype=object)
+        cached = _NAMES[tokenizer] = (size, names)
+    return cached[1]
 
 
 def align_by_offsets(spans, offset_mapping) -> Ragged:
@@ -81,9 +84,10 @@ def align_by_offsets(spans, offset_mapping) -> Ragged:
     docs: dict = {}
     for span in spans:
         docs.setdefault(span.doc, len(docs))
-    owners, char_base, n_positions = [], [0], 0
+    owners, char_base, first_position, n_positions = [], [0], [], 0
     for doc in docs:  # every character's token, as a position in the whole batch
         owner = _owners(doc)
+        first_position.append(n_positions)
         owners.append(numpy.where(owner >= 0, owner + n_positions, -1))
         char_base.append(char_base[-1] + len(owner))
         n_positions += len(doc)
@@ -94,12 +98,17 @@ def align_by_offsets(spans, offset_mapping) -> Ragged:
     width = offsets.shape[1]
     row_base = numpy.array([char_base[docs[s.doc]] + s.start_char for s in spans])
     row_chars = numpy.array([s.end_char - s.start_char for s in spans])
+    row_last = numpy.array(
+        [first_position[docs[s.doc]] + s.end - 1 if len(s) else -1 for s in spans]
+    )
     lengths = numpy.maximum(offsets[:, :, 1] - offsets[:, :, 0], 0).ravel()
     piece = numpy.repeat(numpy.arange(len(lengths)), lengths)
     rel = numpy.repeat(offsets[:, :, 0].ravel(), lengths) + _ramp(lengths)
     row = piece // width
-    inside = (rel >= 0) & (rel < row_chars[row])  # a wordpiece's characters in its span
-    token = owner[row_base[row[inside]] + rel[inside]]
+    inside = (rel >= 0) & (rel <= row_chars[row])  # a wordpiece's characters in its span
+    row, rel = row[inside], rel[inside]
+    # the character just after the span's text is its last token's, as upstream counts it
+    token = numpy.where(rel == row_chars[row], row_last[row], owner[row_base[row] + rel])
     piece = piece[inside][token >= 0]
     n_pieces = len(spans) * width
     keys = numpy.unique(token[token >= 0] * n_pieces + piece)
