@@ -122,3 +122,16 @@ def test_the_pipeline_forward_gives_upstreams_batch(nlp):
     numpy.testing.assert_allclose(
         ours.model_output.last_hidden_state, theirs.model_output.last_hidden_state, atol=1e-5
     )
+
+
+def test_the_alignment_benchmark_prints_both_rows(nlp, tmp_path, capsys):
+    from spacy.tokens import DocBin
+
+    from .conftest import load_script
+
+    DocBin(docs=[nlp(t) for t in TEXTS]).to_disk(tmp_path / "docs.spacy")
+    load_script("benchmark_alignment").main(
+        tmp_path / "docs.spacy", ROOT / "encoders" / "medchar-roformer-4x256", 4, 16, 12
+    )
+    out = capsys.readouterr().out
+    assert "spacy-transformers" in out and "zh_medner char_align" in out
