@@ -81,26 +81,20 @@ def align_by_offsets(spans, offset_mapping) -> Ragged:
     wordpiece array: upstream's `get_alignment_via_offset_mapping`, on whole arrays."""
     if len(spans) != len(offset_mapping):
         raise ValueError("Cannot align batches of different sizes.")
-    docs: dict = {}
-    for span in spans:
-        docs.setdefault(span.doc, len(docs))
-    owners, char_base, first_position, n_positions = [], [0], [], 0
-    for doc in docs:  # every character's token, as a position in the whole batch
-        owner = _owners(doc)
-        first_position.append(n_positions)
-        owners.append(numpy.where(owner >= 0, owner + n_positions, -1))
-        char_base.append(char_base[-1] + len(owner))
-        n_positions += len(doc)
+    where: dict = {}  # doc -> (its first character, its first token) in the whole batch
+    owners, n_chars, n_positions = [], 0, 0
+    for span in spans:  # every character's token, as a position in the whole batch
+        if span.doc not in where:
+            owner = _owners(span.doc)
+            owners.append(numpy.where(owner >= 0, owner + n_positions, -1))
+            where[span.doc] = (n_chars, n_positions)
+            n_chars, n_positions = n_chars + len(owner), n_positions + len(span.doc)
     if not spans:
         return Ragged(numpy.zeros((0,), dtype="i"), numpy.zeros((0,), dtype="i"))
     owner = numpy.concatenate(owners)
     offsets = numpy.asarray(offset_mapping, dtype="int64")
     width = offsets.shape[1]
-    row_base = numpy.array([char_base[docs[s.doc]] + s.start_char for s in spans])
-    row_chars = numpy.array([s.end_char - s.start_char for s in spans])
-    row_last = numpy.array(
-        [first_position[docs[s.doc]] + s.end - 1 if len(s) else -1 for s in spans]
-    )
+    row_base, row_chars, row_last = numpy.array([_row(s, *where[s.doc]) for s in spans]).T
     lengths = numpy.maximum(offsets[:, :, 1] - offsets[:, :, 0], 0).ravel()
     piece = numpy.repeat(numpy.arange(len(lengths)), lengths)
     rel = numpy.repeat(offsets[:, :, 0].ravel(), lengths) + _ramp(lengths)
@@ -115,6 +109,12 @@ def align_by_offsets(spans, offset_mapping) -> Ragged:
     pos, flat = numpy.divmod(keys, n_pieces)
     counts = numpy.bincount(pos, minlength=n_positions)
     return Ragged(flat.astype("i"), counts.astype("i"))
+
+
+def _row(span, first_char: int, first_token: int) -> tuple[int, int, int]:
+    """A span's first character in the batch, its length in characters, its last token."""
+    last = first_token + span.end - 1 if len(span) else -1
+    return first_char + span.start_char, span.end_char - span.start_char, last
 
 
 def _owners(doc) -> numpy.ndarray:
