@@ -101,18 +101,24 @@ def test_any_text_aligns_as_upstream(nlp, tokenizer, texts):
     )
 
 
-def test_the_pipeline_forward_gives_upstreams_batch(nlp):
-    """The architecture's forward against TransformerModel.v3's on the same weights."""
-    from spacy_transformers.layers.transformer_model import forward as upstream
-
-    from zh_medner.components.char_align import forward
-
+def _pipeline(nlp):
+    """A transformer on the shipped encoder, windows of 32 characters every 24."""
     pipe = spacy.blank("zh", config=nlp.config)
     name = str(ROOT / "encoders" / "medchar-roformer-4x256")
     window = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 32, "stride": 24}
     model = {"@architectures": "zh_medner.TransformerModel.v1", "name": name, "get_spans": window}
     pipe.add_pipe("transformer", config={"model": {**model, "precision": "fp32"}})
     pipe.initialize()
+    return pipe
+
+
+def test_the_pipeline_forward_gives_upstreams_batch(nlp):
+    """The architecture's forward against TransformerModel.v3's on the same weights."""
+    from spacy_transformers.layers.transformer_model import forward as upstream
+
+    from zh_medner.components.char_align import forward
+
+    pipe = _pipeline(nlp)
     trf = pipe.get_pipe("transformer").model
     assert trf._func is forward
     docs = [pipe.make_doc(t) for t in TEXTS]
@@ -122,6 +128,29 @@ def test_the_pipeline_forward_gives_upstreams_batch(nlp):
     numpy.testing.assert_allclose(
         ours.model_output.last_hidden_state, theirs.model_output.last_hidden_state, atol=1e-5
     )
+
+
+def test_the_split_per_doc_is_upstreams(nlp):
+    """CharTransformerBatch.split_by_doc against upstream's, with an empty doc and a doc that
+    comes twice in the batch."""
+    from spacy_transformers.data_classes import FullTransformerBatch
+
+    from zh_medner.components.char_align import CharTransformerBatch, forward
+
+    pipe = _pipeline(nlp)
+    docs = [pipe.make_doc(t) for t in TEXTS]
+    docs = docs[:2] + [pipe.make_doc("")] + docs[2:] + [docs[0]]
+    batch = forward(pipe.get_pipe("transformer").model, docs, False)[0]
+    assert isinstance(batch, CharTransformerBatch)
+    ours, theirs = batch.split_by_doc(), FullTransformerBatch.split_by_doc(batch)
+    assert len(ours) == len(theirs) == len(docs)
+    for a, b in zip(ours, theirs):
+        assert_same(a.align, b.align)
+        assert a.wordpieces.strings == b.wordpieces.strings
+        assert a.model_output.keys() == b.model_output.keys()
+        for key in a.model_output:
+            numpy.testing.assert_array_equal(a.model_output[key], b.model_output[key])
+    assert len(ours[2].align.lengths) == 0 and len(ours[-1].align.lengths) == len(docs[0])
 
 
 def test_the_alignment_benchmark_prints_both_rows(nlp, tmp_path, capsys):

@@ -5,7 +5,9 @@ in Python (`get_alignment_via_offset_mapping`) and names every wordpiece with
 `convert_ids_to_tokens`, row by row. With one spaCy token per character, that cost as much as
 a tenth of the fp32 encoder forward on CMeEE dev (docs/results.md). `forward` here is upstream's
 forward with both done on whole arrays; `align_by_offsets` returns exactly upstream's alignment
-(tests/test_components_char_align.py checks them against each other).
+(tests/test_components_char_align.py checks them against each other). Its batch,
+`CharTransformerBatch`, splits per doc without upstream's dict over every token of the batch
+(`get_token_positions`: a Token object each, 7% of an int8 pipeline's time on CMeEE dev).
 
 This file is shipped in the wheel: it imports nothing from `zh_medner`.
 """
@@ -14,10 +16,12 @@ import weakref
 
 import numpy
 from spacy.attrs import IDX, LENGTH, SPACY
-from spacy_transformers.data_classes import FullTransformerBatch, WordpieceBatch
+from spacy_transformers.data_classes import FullTransformerBatch, TransformerData, WordpieceBatch
 from spacy_transformers.layers.transformer_model import forward as upstream_forward
 from spacy_transformers.truncate import truncate_oversize_splits
+from thinc.api import torch2xp
 from thinc.types import Ragged
+from transformers.file_utils import ModelOutput
 
 _NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -34,7 +38,7 @@ def forward(model, docs, is_train: bool):
     align = align_by_offsets(flat_spans, encoding["offset_mapping"])
     wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
     model_output, bp_tensors = model.layers[0](wordpieces, is_train)
-    output = FullTransformerBatch(
+    output = CharTransformerBatch(
         spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
     )
 
@@ -137,3 +141,57 @@ def _ramp(lengths: numpy.ndarray) -> numpy.ndarray:
         return numpy.zeros(0, dtype="int64")
     starts = numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
     return numpy.arange(total) - starts
+
+
+class CharTransformerBatch(FullTransformerBatch):
+    """A FullTransformerBatch whose `split_by_doc` finds each doc's tokens by arithmetic: a
+    doc's tokens are numbered after those of the docs before it (in order of first appearance,
+    as upstream's `get_token_positions` numbers them). Otherwise upstream's method."""
+
+    def split_by_doc(self) -> list[TransformerData]:
+        first: dict = {}  # doc -> the position of its first token in the batch
+        n_positions = 0
+        for doc_spans in self.spans:
+            for span in doc_spans:
+                if span.doc not in first:
+                    first[span.doc] = n_positions
+                    n_positions += len(span.doc)
+        arrays = _xp_outputs(self.model_output)
+        outputs, start, prev_tokens = [], 0, 0
+        for doc_spans in self.spans:
+            if len(doc_spans) == 0 or len(doc_spans[0]) == 0:
+                outputs.append(TransformerData.empty())
+                continue
+            start_i = first[doc_spans[0].doc] + doc_spans[0].start
+            end_i = first[doc_spans[-1].doc] + doc_spans[-1][-1].i + 1
+            end = start + len(doc_spans)
+            doc_tokens = self.wordpieces[start:end]
+            doc_align = self.align[start_i:end_i]
+            doc_align.data = doc_align.data - prev_tokens
+            model_output = ModelOutput()
+            for key, out in arrays.items():
+                model_output[key] = (
+                    [t[start:end] for t in out] if isinstance(out, list) else out[start:end]
+                )
+            outputs.append(
+                TransformerData(wordpieces=doc_tokens, model_output=model_output, align=doc_align)
+            )
+            prev_tokens += doc_tokens.input_ids.size
+            start += len(doc_spans)
+        return outputs
+
+
+def _xp_outputs(model_output) -> ModelOutput:
+    """The outputs as arrays: tensors, and tuples of tensors with a row per window."""
+    import torch
+
+    arrays = ModelOutput()
+    rows = model_output.last_hidden_state.shape[0]
+    for key, output in model_output.items():
+        if isinstance(output, torch.Tensor):
+            arrays[key] = torch2xp(output)
+        elif isinstance(output, tuple) and all(
+            isinstance(t, torch.Tensor) and t.shape[0] == rows for t in output
+        ):
+            arrays[key] = [torch2xp(t) for t in output]
+    return arrays

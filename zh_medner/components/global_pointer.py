@@ -52,12 +52,16 @@ class GlobalPointer(nn.Module):
             self.build(n_in, state_dict[prefix + "bias.weight"].shape[0] // 2)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def rotary(self, x):
-        n, d = x.shape[1], x.shape[2]
-        pos = torch.arange(n, dtype=x.dtype, device=x.device)[:, None]
-        freq = torch.pow(10000.0, -torch.arange(0, d, 2, dtype=x.dtype, device=x.device) / d)
-        angle = pos * freq  # [n, d/2]
-        cos, sin = angle.cos(), angle.sin()
+    @staticmethod
+    def rotary_table(n: int, d: int, like):
+        """cos and sin of each position's rotary angles, [n, d/2] each, for `rotary`."""
+        pos = torch.arange(n, dtype=like.dtype, device=like.device)[:, None]
+        exponent = torch.arange(0, d, 2, dtype=like.dtype, device=like.device) / d
+        angle = pos * torch.pow(10000.0, -exponent)  # [n, d/2]
+        return angle.cos(), angle.sin()
+
+    @staticmethod
+    def rotary(x, cos, sin):
         even, odd = x[..., 0::2], x[..., 1::2]
         return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
 
@@ -87,20 +91,21 @@ class GlobalPointer(nn.Module):
 
     def forward(self, X, lengths):
         qk = self.qk(X)
-        q = self.rotary(qk[..., : self.head_width])
-        k = self.rotary(qk[..., self.head_width :])
+        cos, sin = self.rotary_table(X.shape[1], self.head_width, qk)  # once for q and k
+        q = self.rotary(qk[..., : self.head_width], cos, sin)
+        k = self.rotary(qk[..., self.head_width :], cos, sin)
         scores = self.band_scores(q, k) / self.head_width**0.5  # [b, n, L]
         bias = self.bias(X) / 2
         start, end = bias[..., 0::2], bias[..., 1::2]  # [b, n, T]
-        logits = (
-            scores[:, None] + start.permute(0, 2, 1)[..., None] + self.band(end).permute(0, 3, 1, 2)
-        )
+        # [b, T, n, L], built in one new tensor: the sums and the mask update it in place
+        logits = self.band(end).permute(0, 3, 1, 2) + scores[:, None]
+        logits += start.permute(0, 2, 1)[..., None]
         n = X.shape[1]
         stop = torch.arange(n, device=X.device)[:, None] + torch.arange(
             self.max_length, device=X.device
         )
         valid = stop[None] < lengths[:, None, None]  # [b, n, L]
-        return logits.masked_fill(~valid[:, None], NEG_INF)
+        return logits.masked_fill_(~valid[:, None], NEG_INF)
 
 
 # -------------------------------------------------------------- safe loading
