@@ -35,11 +35,13 @@ SETS = [
 MAX_ERRORS_SHOWN = 20
 # How CMDD labels (its annotators' conventions, zh_context's settings that follow them): a
 # condition or worry (要是有肠炎, 怕她感冒) is uncertain; a resolved or reduced symptom (烧退了,
-# 不怎么咳嗽) was there, so present. `--no-conventions` scores CMDD with the defaults.
+# 不怎么咳嗽) was there, and so was a hedged one or one asked about for its severity (好像有痰,
+# 要紧吗): present. `--no-conventions` scores CMDD with the defaults.
 CONVENTIONS = {
     "cmdd": {
         "components.context.hypothetical_as_uncertain": True,
         "components.context.soft_negation": False,
+        "components.context.soft_uncertainty": False,
     }
 }
 

@@ -28,11 +28,13 @@ def ctx():
 
 @pytest.fixture(scope="module")
 def cmdd_style():
-    """The conventions of CMDD: a condition is uncertain, a resolved finding was there."""
+    """The conventions of CMDD: a condition is uncertain, a resolved or hedged finding was
+    there."""
     return build(
         **{
             "components.context.hypothetical_as_uncertain": True,
             "components.context.soft_negation": False,
+            "components.context.soft_uncertainty": False,
         }
     )
 
@@ -181,10 +183,24 @@ def test_the_later_cue_wins_between_negated_and_uncertain(ctx, marked):
         ("昨晚不怎么[咳嗽/SYM/n]了。", "昨晚不怎么[咳嗽/SYM/a]了。"),
         ("[感冒/DIS/n]已经好了。", "[感冒/DIS/a]已经好了。"),
         ("今天[不烧/SYM/n]了。", "今天[不烧/SYM/n]了。"),
+        ("嗓子里好像有[痰/SYM/u]。", "嗓子里好像有[痰/SYM/a]。"),
+        ("一天大概[咳/SYM/u]四五次。", "一天大概[咳/SYM/a]四五次。"),
+        ("[黄痰/SYM/u]严重吗？", "[黄痰/SYM/a]严重吗？"),
+        ("是不是[肺炎/DIS/u]？", "是不是[肺炎/DIS/u]？"),
     ],
-    ids=["condition", "resolved", "reduced", "好了", "inside stays"],
+    ids=[
+        "condition",
+        "resolved",
+        "reduced",
+        "好了",
+        "inside stays",
+        "hedge",
+        "hedged count",
+        "severity asked",
+        "suspicion stays",
+    ],  # fmt: skip
 )
-def test_hypothetical_as_uncertain_and_soft_negation(ctx, cmdd_style, default, cmdd):
+def test_hypothetical_as_uncertain_and_soft_cues(ctx, cmdd_style, default, cmdd):
     check(ctx, default)
     check(cmdd_style, cmdd)
 
@@ -277,6 +293,11 @@ def test_cue_offsets_count_spaces(ctx):
     [
         ({"literal": "不", "category": "NEGATED", "inside": True}, "inside must be one of"),
         ({"literal": "好了", "category": "NEGATED", "soft": "yes"}, "soft must be true or false"),
+        ({"literal": "他妈", "category": "FAMILY", "soft": True}, "a soft rule has one category"),
+        (
+            {"literal": "好了", "category": ["NEGATED", "HISTORICAL"], "soft": True},
+            "a soft rule has one category",
+        ),
         ({"literal": "不", "category": "NEGATED", "max_gap": -1}, "max_gap must be an integer"),
     ],
 )

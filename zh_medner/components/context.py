@@ -24,7 +24,9 @@ cues next to one finding cancel (没有一天不头疼, 说不痒是假的).
 (suspected, asked about). Corpora such as CMDD mark a condition uncertain: with
 `hypothetical_as_uncertain = true` a hypothetical finding is uncertain too (and stays
 hypothetical). A finding that is over or barely there (烧退了, 不怎么咳嗽) is negated by
-default; CMDD scores it as present, which `soft_negation = false` follows.
+default; CMDD scores it as present, which `soft_negation = false` follows. Likewise a finding
+hedged by the speaker's own impression (好像有痰, 大概咳四五次) or asked about for its severity
+(要紧吗) is uncertain by default; CMDD scores it as present: `soft_uncertainty = false`.
 
 Why not negspacy or medspaCy: negspacy's NegEx has one scope rule for all cues and rebuilds
 `doc[a:b].ents` per clause (quadratic: a 40,000-character record took 108 s); medspaCy 1.3
@@ -112,6 +114,7 @@ def _registered(name: str):
             "span_key": SPANS_KEY,
             "hypothetical_as_uncertain": False,
             "soft_negation": True,
+            "soft_uncertainty": True,
         },
     )
 )
@@ -122,6 +125,7 @@ def make_zh_context(
     span_key: str | None,
     hypothetical_as_uncertain: bool,
     soft_negation: bool,
+    soft_uncertainty: bool,
 ):
     return ClinicalContext(
         nlp,
@@ -130,6 +134,7 @@ def make_zh_context(
         span_key=span_key,
         hypothetical_as_uncertain=hypothetical_as_uncertain,
         soft_negation=soft_negation,
+        soft_uncertainty=soft_uncertainty,
     )
 
 
@@ -145,6 +150,7 @@ class ClinicalContext:
         span_key: str | None = SPANS_KEY,
         hypothetical_as_uncertain: bool = False,
         soft_negation: bool = True,
+        soft_uncertainty: bool = True,
     ):
         if register not in ("auto",) + REGISTERS:
             raise ValueError(
@@ -153,6 +159,7 @@ class ClinicalContext:
         self.nlp, self.name, self.register, self.span_key = nlp, name, register, span_key
         self.hypothetical_as_uncertain = hypothetical_as_uncertain
         self.soft_negation = soft_negation
+        self.soft_uncertainty = soft_uncertainty
         self.settings: dict | None = None
         self.matcher: PhraseMatcher | None = None
 
@@ -216,8 +223,9 @@ class ClinicalContext:
         cues, terminations = self._cues(doc, texts, targets, scope)
         limit = limits(scope, terminations, texts, self._particles)
         joined = joiner(texts, self._enumeration)
+        soft = {"NEGATED": self.soft_negation, "UNCERTAIN": self.soft_uncertainty}
         for cue in cues:
-            if cue.rule.soft and not self.soft_negation:
+            if cue.rule.soft and not soft[cue.rule.categories[0]]:
                 continue  # 烧退了: the fever was there (the cue still hides the 退 or 没 in it)
             if cue.inside:  # 不烧, 没有痰: a finding that opens with its own negation
                 hits = inside_hits(cue, targets)

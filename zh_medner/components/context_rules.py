@@ -14,8 +14,10 @@ A rules document is a JSON object:
     (categories that block it: 否认高血压病史 is no history), `inside`: the cue also counts
     in a finding, where it opens it ("start": 不烧, 没有痰) or "anywhere" (体重无明显变化),
     unless a longer cue there makes it part of a lexicalised finding (不适, 不舒服, 未闭);
-    `soft`: a NEGATED cue of a finding that is over or barely there (烧退了, 不怎么咳嗽),
-    which counts only where the pipeline's `soft_negation` is on (the default).
+    `soft`: a NEGATED cue of a finding that is over or barely there (烧退了, 不怎么咳嗽), or
+    an UNCERTAIN cue of the speaker's own impression or of a question about severity (好像,
+    大概, 要紧吗), which counts only where the pipeline's `soft_negation` or `soft_uncertainty`
+    is on (the defaults).
 - `defaults`: direction, scope, max_scope and types of a rule that does not say.
 - `boundaries`: `clause` characters, `speech_markers` (a sentence holding one reads as
   patient speech), and the words of an `enumeration` (、, 和, 或者: a cue with `max_gap`
@@ -53,6 +55,7 @@ DIRECTIONS = ("forward", "backward", "bidirectional", "nearest")
 SCOPES = ("clause", "sentence")
 REGISTERS = ("any", "chart", "speech")
 INSIDE = (None, "start", "anywhere")
+SOFT = ("NEGATED", "UNCERTAIN")  # what `soft_negation` and `soft_uncertainty` turn off
 RULE_KEYS = {
     "literal", "category", "direction", "scope", "max_scope", "max_gap", "types", "register",
     "terminates", "unless", "inside", "soft", "comment",
@@ -82,7 +85,7 @@ class Rule:
     terminates: frozenset = frozenset(EXTENSIONS)
     unless: frozenset = frozenset()
     inside: str | None = None  # "start" or "anywhere": the cue counts inside a finding
-    soft: bool = False  # a NEGATED cue of a finding over or barely there (好了, 不怎么)
+    soft: bool = False  # counts only with soft_negation / soft_uncertainty (好了; 好像)
 
     @property
     def kind(self) -> str:
@@ -140,6 +143,8 @@ def _check(rule: dict, where: str, values: dict) -> None:
             raise _fail(where, rule, f"{key} must list categories of {list(EXTENSIONS)}")
     if not isinstance(values["soft"], bool):
         raise _fail(where, rule, "soft must be true or false")
+    if values["soft"] and _list(rule.get("category")) not in ([c] for c in SOFT):
+        raise _fail(where, rule, f"a soft rule has one category, one of {list(SOFT)}")
     if values["inside"] not in INSIDE:
         raise _fail(where, rule, f"inside must be one of {list(INSIDE)} (or left out)")
 
