@@ -14,7 +14,7 @@ all: install
 	$(BIN)/python -m spacy project run all
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check .

@@ -11,7 +11,9 @@ are its own:
   hf        transformers' pipeline("token-classification") over the same fp32 encoder weights
             with a token-classification head, windows of 128 tokens every 112 like the pipeline
 
-Ratios hold on noisy machines; absolute times do not.
+With `--repeats N` each pipeline row runs N times, the precisions taking turns (fp32, int8,
+auto, fp32, ...), and keeps its fastest run (`runs_chars_per_s` lists them all): a busy spell
+of a shared machine then slows one run of a row, not the row.
 """
 
 import json
@@ -128,6 +130,18 @@ def in_child(name: str, *args) -> dict:
     return result
 
 
+def fastest(best: dict | None, row: dict) -> dict:
+    """The faster of two runs of a row, with every run's chars/s in `runs_chars_per_s`."""
+    runs = (best or {}).get("runs_chars_per_s", []) + [row.get("chars_per_s")]
+    if best is None or "chars_per_s" not in best:
+        keep = row
+    elif "chars_per_s" not in row:
+        keep = best
+    else:
+        keep = max(best, row, key=lambda r: r["chars_per_s"])
+    return {**keep, "runs_chars_per_s": runs}
+
+
 def table(rows: dict) -> list[tuple]:
     out = []
     for name, r in rows.items():
@@ -150,6 +164,7 @@ def main(
     threads: int = typer.Option(2, "--threads"),
     precisions: str = typer.Option("fp32,bf16,int8,auto", "--precisions"),
     processes: int = typer.Option(2, "--processes", help="the workers row (0: skip it)"),
+    repeats: int = typer.Option(1, "--repeats", help="runs of each pipeline row: the fastest"),
     hf: bool = typer.Option(True, "--hf/--no-hf"),
     wheel: Path | None = typer.Option(None, "--wheel", help="report its size"),
     output: Path = typer.Option(Path("metrics/speed.json"), "--output"),
@@ -157,11 +172,11 @@ def main(
     data = data if data.exists() else fallback
     msg.info(f"{pipeline_path} on {data} ({limit or 'all'} records, in order), {threads} threads")
     rows = {}
-    for precision in precisions.split(","):
-        rows[f"pipeline {precision}"] = in_child(
-            "pipeline", pipeline_path, str(data), limit, threads, precision, 1
-        )
-        msg.info(f"{precision}: {rows[f'pipeline {precision}']}")
+    for _ in range(max(1, repeats)):
+        for precision in precisions.split(","):
+            row = in_child("pipeline", pipeline_path, str(data), limit, threads, precision, 1)
+            msg.info(f"{precision}: {row}")
+            rows[f"pipeline {precision}"] = fastest(rows.get(f"pipeline {precision}"), row)
     if processes > 1:
         name = f"pipeline auto, {processes} processes x 1 thread"
         rows[name] = in_child("pipeline", pipeline_path, str(data), limit, 1, "auto", processes)

@@ -5,7 +5,8 @@ import spacy
 
 from zh_medner.evaluation.gold import run_rules
 
-pytestmark = pytest.mark.slow
+# one xdist worker builds the workflow (a session fixture) and runs every test that reads it
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
 TEXT = "患者否认糖尿病史，今日出现发热，考虑肺炎，予阿莫西林胶囊口服。"
 GOLD = [("糖尿病", "DIS"), ("发热", "SYM"), ("肺炎", "DIS")]

@@ -24,6 +24,7 @@ def test_one_row_per_precision_with_its_speed_and_scores(saved, tmp_path, monkey
         threads=1,
         precisions="fp32,int8",
         processes=0,
+        repeats=1,
         hf=False,
         wheel=None,
         output=out,
@@ -34,3 +35,16 @@ def test_one_row_per_precision_with_its_speed_and_scores(saved, tmp_path, monkey
         assert row["docs"] == 9 and row["chars_per_s"] > 0, row
         assert row["precision"] == name.split()[-1]
         assert row["official_f"] > 0.9  # the learnt docs, at either precision
+        assert row["runs_chars_per_s"] == [row["chars_per_s"]]
+
+
+def test_repeats_keep_the_fastest_run_and_list_every_run(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    bench = importlib.import_module("benchmark_speed")
+    runs = [{"chars_per_s": 5.0, "f": 1}, {"error": "killed"}, {"chars_per_s": 7.0, "f": 2}]
+    best = None
+    for run in runs:
+        best = bench.fastest(best, run)
+    assert best["chars_per_s"] == 7.0 and best["f"] == 2
+    assert best["runs_chars_per_s"] == [5.0, None, 7.0]
+    assert bench.fastest(None, {"error": "x"})["error"] == "x"

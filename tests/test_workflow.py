@@ -11,7 +11,8 @@ from zh_medner.labels import LABELS
 
 from .conftest import ROOT
 
-pytestmark = pytest.mark.slow
+# one xdist worker builds the workflow (a session fixture) and runs every test that reads it
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
 
 def test_all_builds_a_checked_wheel(workflow_project):
