@@ -6,10 +6,11 @@ import lzma
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import srsly
 
-from zh_medner.encoder.pretrain import Recipe, learning_rate, pretrain, window_length
+from zh_medner.encoder.pretrain import Recipe, batch_key, learning_rate, pretrain, window_length
 from zh_medner.encoder.pretrain_setup import Start, check_extras
 from zh_medner.encoder.recipe import read_recipe, with_overrides
 from zh_medner.encoder.streams import load_streams
@@ -128,6 +129,12 @@ def test_a_continued_run_keeps_the_earlier_stage(trained, text_file, tmp_path):
     assert stage["heldout_top1"] == before["history"][-1]["heldout_top1"]
     card = (out / "README.md").read_text("utf8")
     assert "## Stages" in card and f"{before['tokens'] + after.tokens:,} in all 2 stages" in card
+
+
+def test_a_continued_stage_draws_other_batches_and_a_first_stage_reproduces():
+    assert batch_key(0, 7, 0) == [0, 7]
+    first, second, third = (np.random.default_rng(batch_key(0, 7, n)).random(4) for n in range(3))
+    assert not np.allclose(first, second) and not np.allclose(second, third)
 
 
 def test_heldout_lines_never_reach_training(text_file, tmp_path):

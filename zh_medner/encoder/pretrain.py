@@ -14,7 +14,7 @@ chosen to learn the most per CPU-second:
 
 It checkpoints every few minutes (model, optimizer, recipe, progress, vocabulary) and
 `resume` continues from there, on this machine or another. The random state of step N is a
-function of (seed, N), so a resumed run draws the batches a straight run would have.
+function of (seed, N, stage), so a resumed run draws the batches a straight run would have.
 A run works in OUTPUT.partial: its Hugging Face folder (with the masked-LM head, so
 `AutoModelForMaskedLM` loads it) is rewritten there at every checkpoint, so an interrupted
 run still leaves an encoder, and OUTPUT is replaced only when the run ends, never by a model
@@ -183,6 +183,13 @@ def _checkpoint(run: Run, loss_avg: float, done: bool) -> None:
     )
 
 
+def batch_key(seed: int, step: int, earlier_stages: int) -> list[int]:
+    """The random key of a step's windows and masks. A continued stage draws other batches
+    than the stage before it drew at the same step; a first stage keeps (seed, step), so the
+    runs made before stages were keyed still reproduce."""
+    return [seed, step] + ([earlier_stages] if earlier_stages else [])
+
+
 def _step(run: Run, budget: float) -> tuple[float, int, float, float]:
     """One optimizer step: (loss, tokens, seconds, learning rate)."""
     import torch
@@ -190,7 +197,7 @@ def _step(run: Run, budget: float) -> tuple[float, int, float, float]:
     recipe, progress, device = run.recipe, run.progress, run.options.device
     t0 = time.perf_counter()
     length = window_length(recipe, progress.seconds, budget)
-    rng = np.random.default_rng([recipe.seed, progress.step])
+    rng = np.random.default_rng(batch_key(recipe.seed, progress.step, len(progress.stages)))
     ids = run.streams.windows(rng, max(1, recipe.batch_tokens // length), length)
     chosen = choose_masked(ids, rng, recipe.mask_prob, run.segmenter, run.chars)
     inputs, labels = apply_mask(ids, chosen, rng, len(run.vocab), len(SPECIAL_TOKENS))
