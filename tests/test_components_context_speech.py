@@ -172,6 +172,38 @@ def test_the_later_cue_wins_between_negated_and_uncertain(ctx, marked):
     check(ctx, marked)
 
 
+@pytest.mark.parametrize(
+    "marked",
+    [
+        "什么是[奶瓣/SYM/u]",
+        "[粘液/SYM/u]是什么？",
+        "[气喘/SYM/u]是怎样的呀",
+        "怎么才知道[肚子胀气/SYM/u]啊？",
+        "[发烧/SYM/a]是什么原因引起的",
+        "报告上写[尿蛋白/ITE/n](-)是什么意思？",
+    ],
+    ids=["什么是", "是什么？", "是怎样的", "怎么才知道", "a cause asked", "a result explained"],
+)
+def test_what_a_finding_is_asked_is_uncertain(ctx, marked):
+    check(ctx, marked)
+
+
+@pytest.mark.parametrize(
+    "default,cmdd",
+    [
+        ("如果一直[发热/SYM/a]可以灌肠吗", "如果一直[发热/SYM/a]可以灌肠吗"),
+        ("怕她老是[发烧/SYM/a]会引起扁桃体发炎", "怕她老是[发烧/SYM/a]会引起扁桃体发炎"),
+        ("吃母乳会不会加重[腹泻/SYM/a]", "吃母乳会不会加重[腹泻/SYM/a]"),
+        ("我看他等下还会不会[吐/SYM/a]", "我看他等下还会不会[吐/SYM/a]"),
+        ("如果有[发热/SYM/ay]及时就诊", "如果有[发热/SYM/uy]及时就诊"),
+    ],
+    ids=["如果一直", "怕老是", "会不会加重", "还会不会", "a condition stays"],
+)
+def test_a_finding_that_goes_on_is_no_condition(ctx, cmdd_style, default, cmdd):
+    check(ctx, default)
+    check(cmdd_style, cmdd)
+
+
 # --- the conventions of a corpus ---------------------------------------------
 
 
@@ -187,6 +219,8 @@ def test_the_later_cue_wins_between_negated_and_uncertain(ctx, marked):
         ("一天大概[咳/SYM/u]四五次。", "一天大概[咳/SYM/a]四五次。"),
         ("[黄痰/SYM/u]严重吗？", "[黄痰/SYM/a]严重吗？"),
         ("是不是[肺炎/DIS/u]？", "是不是[肺炎/DIS/u]？"),
+        ("应该是[积食/DIS/u]了。", "应该是[积食/DIS/u]了。"),
+        ("[肠炎/DIS/u]严重吗？", "[肠炎/DIS/u]严重吗？"),
     ],
     ids=[
         "condition",
@@ -198,6 +232,8 @@ def test_the_later_cue_wins_between_negated_and_uncertain(ctx, marked):
         "hedged count",
         "severity asked",
         "suspicion stays",
+        "hedged diagnosis stays",
+        "severity of a disease stays",
     ],  # fmt: skip
 )
 def test_hypothetical_as_uncertain_and_soft_cues(ctx, cmdd_style, default, cmdd):
