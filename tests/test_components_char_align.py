@@ -132,7 +132,7 @@ def test_the_pipeline_forward_gives_upstreams_batch(nlp):
 
 def test_the_split_per_doc_is_upstreams(nlp):
     """CharTransformerBatch.split_by_doc against upstream's, with an empty doc and a doc that
-    comes twice in the batch."""
+    comes twice in the batch, with the positions `forward` found and without them."""
     from spacy_transformers.data_classes import FullTransformerBatch
 
     from zh_medner.components.char_align import CharTransformerBatch, forward
@@ -141,10 +141,13 @@ def test_the_split_per_doc_is_upstreams(nlp):
     docs = [pipe.make_doc(t) for t in TEXTS]
     docs = docs[:2] + [pipe.make_doc("")] + docs[2:] + [docs[0]]
     batch = forward(pipe.get_pipe("transformer").model, docs, False)[0]
-    assert isinstance(batch, CharTransformerBatch)
+    assert isinstance(batch, CharTransformerBatch) and batch.positions is not None
     ours, theirs = batch.split_by_doc(), FullTransformerBatch.split_by_doc(batch)
-    assert len(ours) == len(theirs) == len(docs)
-    for a, b in zip(ours, theirs):
+    batch.positions = None  # a batch made elsewhere numbers its docs itself
+    unplaced = batch.split_by_doc()
+    assert len(ours) == len(theirs) == len(unplaced) == len(docs)
+    for a, b, c in zip(ours, theirs, unplaced):
+        assert_same(c.align, b.align)
         assert_same(a.align, b.align)
         assert a.wordpieces.strings == b.wordpieces.strings
         assert a.model_output.keys() == b.model_output.keys()

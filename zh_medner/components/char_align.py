@@ -35,12 +35,14 @@ def forward(model, docs, is_train: bool):
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
     encoding = tokenize(tokenizer, [span.text for span in flat_spans])
     wordpieces = WordpieceBatch.from_batch_encoding(encoding)
-    align = align_by_offsets(flat_spans, encoding["offset_mapping"])
+    positions = doc_positions(flat_spans)
+    align = align_by_offsets(flat_spans, encoding["offset_mapping"], positions)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
     model_output, bp_tensors = model.layers[0](wordpieces, is_train)
     output = CharTransformerBatch(
         spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align
     )
+    output.positions = positions
 
     def backprop(d_output: FullTransformerBatch):
         bp_tensors(d_output.model_output)
@@ -79,22 +81,34 @@ def _names(tokenizer) -> numpy.ndarray:
     return cached[1]
 
 
-def align_by_offsets(spans, offset_mapping) -> Ragged:
+def doc_positions(spans) -> dict:
+    """doc -> (its first character, its first token) in the whole batch: the spans' docs in
+    order of first appearance, as upstream's `get_token_positions` numbers their tokens. Each
+    doc takes one character more than its text (see `_owners`)."""
+    where: dict = {}
+    n_chars = n_positions = 0
+    for span in spans:
+        if span.doc not in where:
+            where[span.doc] = (n_chars, n_positions)
+            n_chars, n_positions = n_chars + _n_chars(span.doc) + 1, n_positions + len(span.doc)
+    return where
+
+
+def align_by_offsets(spans, offset_mapping, where: dict | None = None) -> Ragged:
     """For each token of the spans' docs (docs in order of first appearance, tokens in doc
     order), the sorted indices of the wordpieces whose characters fall on it, in the flattened
-    wordpiece array: upstream's `get_alignment_via_offset_mapping`, on whole arrays."""
+    wordpiece array: upstream's `get_alignment_via_offset_mapping`, on whole arrays. `where`:
+    `doc_positions(spans)`, when the caller has it."""
     if len(spans) != len(offset_mapping):
         raise ValueError("Cannot align batches of different sizes.")
-    where: dict = {}  # doc -> (its first character, its first token) in the whole batch
-    owners, n_chars, n_positions = [], 0, 0
-    for span in spans:  # every character's token, as a position in the whole batch
-        if span.doc not in where:
-            owner = _owners(span.doc)
-            owners.append(numpy.where(owner >= 0, owner + n_positions, -1))
-            where[span.doc] = (n_chars, n_positions)
-            n_chars, n_positions = n_chars + len(owner), n_positions + len(span.doc)
     if not spans:
         return Ragged(numpy.zeros((0,), dtype="i"), numpy.zeros((0,), dtype="i"))
+    where = doc_positions(spans) if where is None else where
+    owners = []  # every character's token, as a position in the whole batch
+    for doc, (_, first_token) in where.items():
+        owner = _owners(doc)
+        owners.append(numpy.where(owner >= 0, owner + first_token, -1))
+    n_positions = sum(len(doc) for doc in where)
     owner = numpy.concatenate(owners)
     offsets = numpy.asarray(offset_mapping, dtype="int64")
     width = offsets.shape[1]
@@ -119,6 +133,14 @@ def _row(span, first_char: int, first_token: int) -> tuple[int, int, int]:
     """A span's first character in the batch, its length in characters, its last token."""
     last = first_token + span.end - 1 if len(span) else -1
     return first_char + span.start_char, span.end_char - span.start_char, last
+
+
+def _n_chars(doc) -> int:
+    """len(doc.text), without making the text."""
+    if len(doc) == 0:
+        return 0
+    last = doc[-1]
+    return last.idx + len(last) + len(last.whitespace_)
 
 
 def _owners(doc) -> numpy.ndarray:
@@ -148,14 +170,13 @@ class CharTransformerBatch(FullTransformerBatch):
     doc's tokens are numbered after those of the docs before it (in order of first appearance,
     as upstream's `get_token_positions` numbers them). Otherwise upstream's method."""
 
+    positions: dict | None = None  # `doc_positions` of the spans, set by `forward`
+
     def split_by_doc(self) -> list[TransformerData]:
-        first: dict = {}  # doc -> the position of its first token in the batch
-        n_positions = 0
-        for doc_spans in self.spans:
-            for span in doc_spans:
-                if span.doc not in first:
-                    first[span.doc] = n_positions
-                    n_positions += len(span.doc)
+        where = self.positions
+        if where is None:
+            where = doc_positions([span for doc_spans in self.spans for span in doc_spans])
+        first = {doc: token for doc, (_, token) in where.items()}
         arrays = _xp_outputs(self.model_output)
         outputs, start, prev_tokens = [], 0, 0
         for doc_spans in self.spans:
