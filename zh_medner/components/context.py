@@ -26,7 +26,8 @@ cues next to one finding cancel (没有一天不头疼, 说不痒是假的).
 hypothetical). A finding that is over or barely there (烧退了, 不怎么咳嗽) is negated by
 default; CMDD scores it as present, which `soft_negation = false` follows. Likewise a finding
 hedged by the speaker's own impression (好像有痰, 大概咳四五次) or asked about for its severity
-(要紧吗) is uncertain by default; CMDD scores it as present: `soft_uncertainty = false`.
+(要紧吗) is uncertain by default; CMDD scores such a symptom as present: `soft_uncertainty =
+false` (a diagnosis guessed at, 应该是积食, stays uncertain: its rules name DIS).
 
 Why not negspacy or medspaCy: negspacy's NegEx has one scope rule for all cues and rebuilds
 `doc[a:b].ents` per clause (quadratic: a 40,000-character record took 108 s); medspaCy 1.3
