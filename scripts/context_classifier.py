@@ -21,14 +21,10 @@ import typer
 from transformers import AutoModel, AutoTokenizer
 
 from zh_medner.evaluation.context import gold_doc
-from zh_medner.evaluation.context_corpora import read_chip_cdee, read_cmdd
+from zh_medner.evaluation.context_corpora import CONVENTIONS, read_chip_cdee, read_cmdd
 from zh_medner.evaluation.gold import rules_pipeline, run_rules
 
 CLASSES = ("affirmed", "negated", "uncertain")
-CMDD_SETTINGS = {
-    "components.context.hypothetical_as_uncertain": True,
-    "components.context.soft_negation": False,
-}
 
 
 def examples(nlp, records: list[dict], corpus: str, left: int, right: int) -> list[dict]:
@@ -132,7 +128,7 @@ def main(
 ):
     torch.set_num_threads(1)
     base = {"paths.context_rules": str(rules)}
-    speech = rules_pipeline(config, {**base, **CMDD_SETTINGS}, exclude=["entity_ruler"])
+    speech = rules_pipeline(config, {**base, **CONVENTIONS["cmdd"]}, exclude=["entity_ruler"])
     chart = rules_pipeline(config, base, exclude=["entity_ruler"])
     parts = {}
     for part in ("dev", "heldout"):

@@ -11,8 +11,8 @@ patient's mentions, each dialogue given as `患者：`/`医生：` lines) and `-
 CHIP-CDEE JSON file; core_names aligned in their text). `--part dev` is the 80% to tune on,
 `--part heldout` the 20% to score once (zh_medner/evaluation/context_corpora.py splits them by
 dialogue or text with a fixed seed). A corpus path that is absent is skipped with a warning.
-CMDD is scored with its labelling conventions (CONVENTIONS; `--no-conventions` for the
-defaults).
+CMDD is scored with its labelling conventions (`context_corpora.CONVENTIONS`;
+`--no-conventions` for the defaults).
 """
 
 import unicodedata
@@ -24,7 +24,7 @@ import typer
 from wasabi import msg
 
 from zh_medner.evaluation.context import DIMENSIONS, EvalDataError, read_eval_set, score_context
-from zh_medner.evaluation.context_corpora import PARTS, read_chip_cdee, read_cmdd
+from zh_medner.evaluation.context_corpora import CONVENTIONS, PARTS, read_chip_cdee, read_cmdd
 from zh_medner.evaluation.gold import rules_pipeline
 
 SETS = [
@@ -33,17 +33,6 @@ SETS = [
     Path("assets/context_eval_chart_fhh.jsonl"),
 ]
 MAX_ERRORS_SHOWN = 20
-# How CMDD labels (its annotators' conventions, zh_context's settings that follow them): a
-# condition or worry (要是有肠炎, 怕她感冒) is uncertain; a resolved or reduced symptom (烧退了,
-# 不怎么咳嗽) was there, and so was a hedged one or one asked about for its severity (好像有痰,
-# 要紧吗): present. `--no-conventions` scores CMDD with the defaults.
-CONVENTIONS = {
-    "cmdd": {
-        "components.context.hypothetical_as_uncertain": True,
-        "components.context.soft_negation": False,
-        "components.context.soft_uncertainty": False,
-    }
-}
 
 
 def _width(text: str) -> int:

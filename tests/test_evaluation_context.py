@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from zh_medner.evaluation.context import EvalDataError, read_eval_set, score_context
-from zh_medner.evaluation.context_corpora import read_chip_cdee, read_cmdd, split
+from zh_medner.evaluation.context_corpora import CONVENTIONS, read_chip_cdee, read_cmdd, split
 from zh_medner.evaluation.gold import rules_pipeline
 
 from .conftest import ROOT, load_script, needs_shared
@@ -319,7 +319,7 @@ def test_rules_hold_on_the_development_part_of_the_real_corpora():
     folder, path = needs_shared("context", "cmdd_train"), needs_shared("context", "chip_cdee")
     overrides = {
         "paths.context_rules": str(RULES),
-        **load_script("evaluate_context").CONVENTIONS["cmdd"],
+        **CONVENTIONS["cmdd"],
     }
     cmdd_nlp = rules_pipeline(
         ROOT / "configs" / "assemble.cfg", overrides, exclude=["entity_ruler"]

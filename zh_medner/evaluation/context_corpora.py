@@ -38,6 +38,18 @@ SPEAKER_SEP = "："
 # whose normalised name is a disease by its ending (肺炎, 病毒感染, 消化不良, 普通感冒) gets DIS.
 DISEASE = re.compile(r"(炎|感染|病|症|感冒|不良|哮喘|积食|缺钙|贫血|脱水|过敏|急疹|湿疹)$")
 MAX_GAP = 4  # characters a fuzzy-aligned core_name may skip (体重[无明显]变化)
+# How CMDD labels (its annotators' conventions; zh_context's settings that follow them): a
+# condition or worry (要是有肠炎, 怕她感冒) is uncertain; a resolved or reduced symptom (烧退了,
+# 不怎么咳嗽) was there, and so was a hedged one or one asked about for its severity (好像有痰,
+# 要紧吗): present. scripts/evaluate_context.py scores CMDD with them (`--no-conventions`:
+# the defaults), and so does scripts/context_classifier.py.
+CONVENTIONS = {
+    "cmdd": {
+        "components.context.hypothetical_as_uncertain": True,
+        "components.context.soft_negation": False,
+        "components.context.soft_uncertainty": False,
+    }
+}
 
 
 def split(ids: Sequence, part: str, seed: int = SEED, held_out: float = HELD_OUT) -> set:
