@@ -10,6 +10,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 from spacy.training import Example
+from thinc.api import Model
 
 from zh_medner.components.span_head import SPANS_KEY, flat_choice
 
@@ -110,6 +111,23 @@ def test_empty_doc_and_a_4000_character_record(trained):
     assert len(long.spans[SPANS_KEY]) >= 340 and all(
         e.end - e.start <= 8 for e in long.spans[SPANS_KEY]
     )
+
+
+def test_empty_docs_in_a_batch_stay_out_of_the_model(trained, monkeypatch):
+    """A transformer listener gives an empty doc a (0, 0) array, which the lexicon config's
+    concatenation refuses: predict keeps empty docs out of the model."""
+    head = trained.get_pipe("span_head")
+    seen, predict = [], Model.predict
+
+    def spy(model, X):
+        if model is head.model:
+            seen.extend(X)
+        return predict(model, X)
+
+    monkeypatch.setattr(Model, "predict", spy)
+    docs = list(trained.pipe(["", TEXTS[0], "", TEXTS[1]]))
+    assert seen and all(len(doc) for doc in seen) and len(seen) == 2
+    assert len(docs[0].spans[SPANS_KEY]) == 0 and len(docs[1].spans[SPANS_KEY]) > 0
 
 
 def test_save_and_load_round_trip(trained, tmp_path):

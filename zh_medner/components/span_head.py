@@ -223,14 +223,14 @@ class SpanHead(TrainablePipe):
         """Each doc's [types, tokens, max_length] scores. The docs run sorted by length,
         PREDICT_DOCS at a time: a batch of notes no longer pads every note to its longest."""
         docs = list(docs)
-        out: list = [None] * len(docs)
-        order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
+        empty = numpy.zeros((len(self.labels), 0, self.max_length), "f")
+        out: list = [empty] * len(docs)
+        # an empty doc has no spans; it stays out of the model, whose layers may give it a
+        # (0, 0) array that a concatenation with other features refuses (as update does)
+        order = sorted((i for i in range(len(docs)) if len(docs[i])), key=lambda i: len(docs[i]))
         for start in range(0, len(order), PREDICT_DOCS):
             chunk = order[start : start + PREDICT_DOCS]
-            if not any(len(docs[i]) for i in chunk):
-                scores = numpy.zeros((len(chunk), len(self.labels), 0, self.max_length), "f")
-            else:
-                scores = self.model.ops.to_numpy(self.model.predict([docs[i] for i in chunk]))
+            scores = self.model.ops.to_numpy(self.model.predict([docs[i] for i in chunk]))
             for j, i in enumerate(chunk):
                 out[i] = scores[j, :, : len(docs[i])]
         return out
