@@ -5,8 +5,9 @@ a dialogue (speaker-prefixed lines, so replies are read), and the dialogue in tr
 characters (so the normalised text is matched). Findings are given as entities (about one
 every 25 characters), the sentencizer runs, and only the context component is timed: the best
 of `--repeats` runs. The target of issue 19: a 100,000-character record in under 2 s.
+`--learned FOLDER` times the learned option (zh_context_learned) after the rules as well.
 
-    python scripts/benchmark_context.py [--sizes 10000,50000,100000] [--repeats 3]
+    python scripts/benchmark_context.py [--sizes 10000,50000,100000] [--repeats 3] [--learned F]
 """
 
 import time
@@ -49,9 +50,13 @@ def main(
     repeats: int = typer.Option(3, help="runs per record; the best is shown"),
     config: Path = typer.Option(Path("configs/assemble.cfg")),
     rules: Path = typer.Option(Path("zh_medner/resources/context_rules_zh.json")),
+    learned: Path = typer.Option(None, help="time zh_context_learned (this folder) after it too"),
 ):
     nlp = rules_pipeline(config, {"paths.context_rules": str(rules)}, exclude=["entity_ruler"])
-    context = nlp.get_pipe("context")
+    timed = [nlp.get_pipe("context")]
+    if learned is not None:
+        timed.append(nlp.add_pipe("zh_context_learned"))
+        timed[-1].initialize(path=str(learned))
     rows = []
     for kind, (unit, findings) in KINDS.items():
         for size in (int(s) for s in sizes.split(",")):
@@ -59,7 +64,8 @@ def main(
             for _ in range(repeats):
                 doc = record(nlp, unit, findings, size)
                 start = time.perf_counter()
-                context(doc)
+                for component in timed:
+                    doc = component(doc)
                 best = min(best, time.perf_counter() - start)
             negated = sum(e._.negated for e in doc.ents)
             rows.append((kind, f"{size:,}", f"{len(doc.ents):,}", f"{negated:,}", f"{best:.3f}"))

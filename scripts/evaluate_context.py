@@ -12,7 +12,8 @@ CHIP-CDEE JSON file; core_names aligned in their text). `--part dev` is the 80% 
 `--part heldout` the 20% to score once (zh_medner/evaluation/context_corpora.py splits them by
 dialogue or text with a fixed seed). A corpus path that is absent is skipped with a warning.
 CMDD is scored with its labelling conventions (`context_corpora.CONVENTIONS`;
-`--no-conventions` for the defaults).
+`--no-conventions` for the defaults). `--learned FOLDER` scores the rules followed by the
+learned option (`zh_context_learned`, trained by scripts/context_classifier.py).
 """
 
 import unicodedata
@@ -132,6 +133,9 @@ def main(
     conventions: bool = typer.Option(
         True, "--conventions/--no-conventions", help="score CMDD with its labelling conventions"
     ),
+    learned: Path = typer.Option(
+        None, "--learned", help="add zh_context_learned after the rules, from this folder"
+    ),
 ):
     """Print and save precision/recall/F1 of each context dimension on gold entities."""
     eval_sets = eval_sets if eval_sets or cmdd or chip_cdee else SETS
@@ -143,6 +147,8 @@ def main(
             if key not in pipelines:
                 overrides = {"paths.context_rules": str(rules), **settings}
                 pipelines[key] = rules_pipeline(config, overrides, exclude=["entity_ruler"])
+                if learned is not None:
+                    pipelines[key].add_pipe("zh_context_learned").initialize(path=str(learned))
             scores = score_context(pipelines[key], records, source=name)
             report(name, scores, {**stats, **settings})
             results[name] = {**scores, "read": stats, "settings": settings}
