@@ -191,17 +191,26 @@ def build_lexicon_flags(max_length: int = 16) -> Model[list[Doc], list[Floats2d]
         terms = model.attrs["terms"]
         if lookup.get("source") is not terms:
             lookup.clear()
-            lookup.update(source=terms, types=sorted(terms), index={})
+            lookup.update(source=terms, types=sorted(terms), index={}, lengths={})
             for k, label in enumerate(lookup["types"]):
                 for term in terms[label]:
                     lookup["index"].setdefault(term, []).append(k)
-        index, width = lookup["index"], 3 * len(lookup["types"])
+            # the term lengths that start with each character: most positions try one or two
+            # lengths, not every length up to max_length
+            for term in lookup["index"]:
+                if 2 <= len(term) <= max_length:
+                    lookup["lengths"].setdefault(term[0], set()).add(len(term))
+            lookup["lengths"] = {c: sorted(n) for c, n in lookup["lengths"].items()}
+        index, lengths = lookup["index"], lookup["lengths"]
+        width = 3 * len(lookup["types"])
         out = []
         for doc in docs:
-            chars = "".join(t.text for t in doc)  # one token per character
+            chars = _token_texts(doc)  # one token per character
             flags = numpy.zeros((len(doc), width), dtype="float32")
-            for i in range(len(chars)):
-                for n in range(2, min(max_length, len(chars) - i) + 1):
+            for i, char in enumerate(chars):
+                for n in lengths.get(char, ()):
+                    if i + n > len(chars):
+                        break
                     for k in index.get(chars[i : i + n], ()):
                         flags[i, 3 * k] = 1.0
                         flags[i + 1 : i + n - 1, 3 * k + 1] = 1.0
@@ -212,6 +221,14 @@ def build_lexicon_flags(max_length: int = 16) -> Model[list[Doc], list[Floats2d]
     return Model(
         "lexicon_flags", forward, attrs={"terms": {}, "max_length": max_length}, dims={"nO": None}
     )
+
+
+def _token_texts(doc: Doc) -> str:
+    """The tokens' texts joined, from the doc's ORTH array: no Token objects are made (they
+    were half the layer's time; doc.text makes them too)."""
+    orths, where = numpy.unique(doc.to_array("ORTH"), return_inverse=True)
+    texts = [doc.vocab.strings[int(o)] for o in orths]
+    return "".join([texts[i] for i in where.tolist()])
 
 
 def _set_lexicon(model: Model, lexicon: dict | None) -> None:
