@@ -53,9 +53,14 @@ def table_cmd(out: Path, table_path: Path, baseline: str = "fp32"):
 
 
 @app.command("thresholds")
-def thresholds_cmd(model: Path, held_out: Path, half: int = typer.Option(500, "--half")):
+def thresholds_cmd(
+    model: Path,
+    held_out: Path,
+    half: int = typer.Option(500, "--half"),
+    swap: bool = typer.Option(False, "--swap", help="tune on the rest, score the first HALF"),
+):
     """The per-label threshold lever: tune on the first HALF held-out records, score the rest
-    before and after (the rest never chose a threshold)."""
+    before and after (the rest never chose a threshold); --swap: the other way round."""
     import spacy
 
     from zh_medner.evaluation.ner import evaluate_ner
@@ -64,6 +69,8 @@ def thresholds_cmd(model: Path, held_out: Path, half: int = typer.Option(500, "-
     nlp = spacy.load(model)
     gold = read_docs(held_out)
     tune, scored = gold[:half], gold[half:]
+    if swap:
+        tune, scored = scored, tune
     before = evaluate_ner(nlp, scored)["official"]
     tuned = tune_thresholds(nlp, tune)
     after = evaluate_ner(nlp, scored)["official"]
