@@ -99,6 +99,17 @@ def report(name: str, scores: dict, stats: dict) -> None:
             list(scores["by_kind"].items())[:10],
             header=("error kind (gold -> predicted)", "errors"),
         )
+    cue_rows = [
+        (dim, cue, c["set"], c["right"], f"{c['right'] / c['set']:.2f}")
+        for dim, cues in scores["by_cue"].items()
+        for cue, c in cues.items()
+        if c["set"] > c["right"]
+    ]
+    if cue_rows:  # the cues that set an attribute wrongly most often: where rules go wrong
+        print_table(
+            sorted(cue_rows, key=lambda r: (r[3] - r[2], r[0], r[1]))[:15],
+            header=("attribute", "cue", "set", "right", "precision"),
+        )
     errors = scores["errors"]
     if errors:
         err_rows = [

@@ -88,6 +88,8 @@ def test_score_context_counts(ctx):
         ("b", "肺炎", "family", "uncertain"),
     ]
     assert scores["by_case"]["t"] == {"entities": 3, "errors": 2}
+    assert scores["by_cue"]["negated"] == {"无": {"set": 1, "right": 1}}
+    assert scores["by_cue"]["uncertain"] == {"考虑": {"set": 1, "right": 0}}
 
 
 GOOD = {

@@ -23,6 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..components.context import EXTENSIONS
+from ..components.context_marks import CUES_EXTENSION
 from ..io import PathError, TextInputError
 from ..jsonl import read_jsonl
 from .gold import run_rules
@@ -146,7 +147,8 @@ def score_context(
 
     Returns {dimension: {p, r, f, tp, fp, fn, support}} for negated, uncertain, family,
     historical and hypothetical, and "sentences", "entities", "by_case": {case:
-    {"entities", "errors"}}, "by_kind": {"gold -> predicted": count}, "errors": [...].
+    {"entities", "errors"}}, "by_kind": {"gold -> predicted": count}, "by_cue": {dimension:
+    {cue: {"set", "right"}}} (how often each cue set the dimension, and was right), "errors".
     """
     # a set that never states a flag (the chart negation set) is not scored on it
     annotated = [
@@ -157,6 +159,7 @@ def score_context(
     counts = {dim: Counter() for dim in annotated}
     by_case: dict[str, Counter] = defaultdict(Counter)
     by_kind: Counter = Counter()  # "gold -> predicted" of each entity scored wrong
+    by_cue: dict[str, dict[str, Counter]] = {dim: defaultdict(Counter) for dim in annotated}
     errors = []
     n_ents = 0
     for index, record in enumerate(records):
@@ -173,6 +176,7 @@ def score_context(
             for dim, pred in predicted.items():
                 key = "tp" if pred and gold[dim] else "fp" if pred else "fn" if gold[dim] else "tn"
                 counts[dim][key] += 1
+            _count_cues(by_cue, ent, predicted, gold)
             if predicted != gold:
                 by_case[record["case"]]["errors"] += 1
                 by_kind[f"{describe(gold)} -> {describe(predicted)}"] += 1
@@ -197,5 +201,20 @@ def score_context(
         for case, c in sorted(by_case.items())
     }
     scores["by_kind"] = dict(by_kind.most_common())
+    scores["by_cue"] = {
+        dim: {cue: dict(c) for cue, c in sorted(cues.items(), key=lambda kv: -kv[1]["set"])}
+        for dim, cues in by_cue.items()
+    }
     scores["errors"] = errors
     return scores
+
+
+def _count_cues(by_cue: dict, ent, predicted: dict[str, bool], gold: dict[str, bool]) -> None:
+    """Count, per dimension the component set, each cue it names for it (once per entity)."""
+    cues = getattr(ent._, CUES_EXTENSION) or []
+    for dim, counts in by_cue.items():
+        if not predicted[dim]:
+            continue
+        for cue in {c["cue"] for c in cues if c["attribute"] == dim}:
+            counts[cue]["set"] += 1
+            counts[cue]["right"] += gold[dim]
