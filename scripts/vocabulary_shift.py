@@ -4,20 +4,19 @@ labels (unseen), labels mostly as that type (same) or mostly as another (other)
 
 from pathlib import Path
 
-import spacy
 import srsly
 import typer
-from spacy.tokens import DocBin
 from wasabi import msg
 
 from zh_medner.evaluation.ner import all_triples
 from zh_medner.evaluation.shift import shift, train_labels
+from zh_medner.io import PathError, check_input
 from zh_medner.labels import LABELS
+from zh_medner.training.curve import read_docs
 
 
-def entities(path: Path, nlp) -> list[tuple[str, str]]:
-    docs = DocBin().from_disk(path).get_docs(nlp.vocab)
-    return [(d.text[s:e], label) for d in docs for s, e, label in all_triples(d)]
+def entities(path: Path) -> list[tuple[str, str]]:
+    return [(d.text[s:e], label) for d in read_docs(path) for s, e, label in all_triples(d)]
 
 
 def main(
@@ -28,15 +27,16 @@ def main(
         None, "--lexicon", help="a lexicon JSON {label: terms}: how many unseen texts it lists"
     ),
 ):
-    for path in [train, *eval_sets, *([lexicon] if lexicon else [])]:
-        if not path.exists():
-            msg.fail(f"{path}: no such file. Fix: convert the corpus first", exits=1)
-    nlp = spacy.blank("zh")
-    known = train_labels(entities(train, nlp))
+    try:
+        for path in [train, *eval_sets, *([lexicon] if lexicon else [])]:
+            check_input(path)
+    except PathError as e:
+        msg.fail(str(e), "convert the corpus first (spacy project run convert-cmeee)", exits=1)
+    known = train_labels(entities(train))
     terms = srsly.read_json(lexicon) if lexicon else None
     rows = []
     for path in eval_sets:
-        for label, s in shift(known, entities(path, nlp), labels.split(","), terms).items():
+        for label, s in shift(known, entities(path), labels.split(","), terms).items():
             extra = (s["unseen_in_lexicon"],) if terms is not None else ()
             rows.append((path.name, label, s["n"], s["unseen"], s["same"], s["other"]) + extra)
     header = ("set", "label", "gold", "unseen", "same", "other")

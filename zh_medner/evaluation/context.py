@@ -162,37 +162,17 @@ def score_context(
     by_cue: dict[str, dict[str, Counter]] = {dim: defaultdict(Counter) for dim in annotated}
     errors = []
     n_ents = 0
-    for index, record in enumerate(records):
-        where = _where(record, source, index)
-        check_record(record, where)
-        doc = run_rules(nlp, gold_doc(nlp, record, where))
-        gold_by_offsets = {(e["start"], e["end"]): e for e in record["entities"]}
-        for ent in doc.ents:
-            gold = gold_labels(gold_by_offsets[(ent.start_char, ent.end_char)])
-            n_ents += 1
-            by_case[record["case"]]["entities"] += 1
-            gold = {dim: gold[dim] for dim in annotated}
-            predicted = {dim: bool(getattr(ent._, DIMENSIONS[dim])) for dim in annotated}
-            for dim, pred in predicted.items():
-                key = "tp" if pred and gold[dim] else "fp" if pred else "fn" if gold[dim] else "tn"
-                counts[dim][key] += 1
-            _count_cues(by_cue, ent, predicted, gold)
-            if predicted != gold:
-                by_case[record["case"]]["errors"] += 1
-                by_kind[f"{describe(gold)} -> {describe(predicted)}"] += 1
-                errors.append(
-                    {
-                        "id": record["id"],
-                        "line": record.get("line"),
-                        "case": record["case"],
-                        "text": record["text"],
-                        "sentence": ent.sent.text if doc.has_annotation("SENT_START") else "",
-                        "entity": ent.text,
-                        "label": ent.label_,
-                        "gold": describe(gold),
-                        "predicted": describe(predicted),
-                    }
-                )
+    for record, doc, ent, gold, predicted in _scored_entities(nlp, records, source, annotated):
+        n_ents += 1
+        by_case[record["case"]]["entities"] += 1
+        for dim, pred in predicted.items():
+            key = "tp" if pred and gold[dim] else "fp" if pred else "fn" if gold[dim] else "tn"
+            counts[dim][key] += 1
+        _count_cues(by_cue, ent, predicted, gold)
+        if predicted != gold:
+            by_case[record["case"]]["errors"] += 1
+            by_kind[f"{describe(gold)} -> {describe(predicted)}"] += 1
+            errors.append(_error(record, doc, ent, gold, predicted))
     scores: dict[str, Any] = {dim: _counts(c["tp"], c["fp"], c["fn"]) for dim, c in counts.items()}
     scores["sentences"] = len(records)
     scores["entities"] = n_ents
@@ -207,6 +187,35 @@ def score_context(
     }
     scores["errors"] = errors
     return scores
+
+
+def _scored_entities(nlp: Language, records: list[dict[str, Any]], source: str, annotated):
+    """(record, doc, entity, gold, predicted) for each gold entity once the rules have run;
+    gold and predicted hold the `annotated` dimensions."""
+    for index, record in enumerate(records):
+        where = _where(record, source, index)
+        check_record(record, where)
+        doc = run_rules(nlp, gold_doc(nlp, record, where))
+        gold_by_offsets = {(e["start"], e["end"]): e for e in record["entities"]}
+        for ent in doc.ents:
+            gold = gold_labels(gold_by_offsets[(ent.start_char, ent.end_char)])
+            gold = {dim: gold[dim] for dim in annotated}
+            predicted = {dim: bool(getattr(ent._, DIMENSIONS[dim])) for dim in annotated}
+            yield record, doc, ent, gold, predicted
+
+
+def _error(record: dict[str, Any], doc: Doc, ent, gold: dict, predicted: dict) -> dict[str, Any]:
+    return {
+        "id": record["id"],
+        "line": record.get("line"),
+        "case": record["case"],
+        "text": record["text"],
+        "sentence": ent.sent.text if doc.has_annotation("SENT_START") else "",
+        "entity": ent.text,
+        "label": ent.label_,
+        "gold": describe(gold),
+        "predicted": describe(predicted),
+    }
 
 
 def _count_cues(by_cue: dict, ent, predicted: dict[str, bool], gold: dict[str, bool]) -> None:
