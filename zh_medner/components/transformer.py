@@ -32,6 +32,7 @@ from spacy_transformers.layers.hf_shim import HFShim
 from spacy_transformers.layers.transformer_model import TransformerModel
 
 try:
+    from .adversarial import fgm_backprop
     from .char_align import forward as char_forward
     from .precision import autocast, check_precision, cpu_features, resolve_precision
 except ImportError:  # `spacy package` imports each code file alone, outside its package
@@ -41,6 +42,9 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     autocast, check_precision = _precision.autocast, _precision.check_precision
     cpu_features, resolve_precision = _precision.cpu_features, _precision.resolve_precision
     char_forward = import_file("char_align", Path(__file__).with_name("char_align.py")).forward
+    fgm_backprop = import_file(
+        "adversarial", Path(__file__).with_name("adversarial.py")
+    ).fgm_backprop
 
 PICKLE_ZIP = b"PK"  # torch.save's zip container; a safetensors state starts with its header size
 
@@ -54,10 +58,11 @@ def build_transformer_model(
     precision: str = "auto",
     training_precision: str = "auto",
     max_windows: int = 64,
+    adversarial_epsilon: float = 0.0,
 ):
     """TransformerModel.v3 whose encoder predicts in `precision` (auto, fp32, bf16, int8) and
     trains in `training_precision` (auto: bf16 where the CPU has it; fp32; bf16), `max_windows`
-    windows per forward."""
+    windows per forward; `adversarial_epsilon` > 0 adds FGM in training (adversarial.py)."""
     check_precision(precision)
     if check_precision(training_precision) == "int8":
         raise ValueError("training_precision 'int8': use fp32, bf16 or auto (int8 cannot train)")
@@ -68,6 +73,7 @@ def build_transformer_model(
         precision=precision,
         training_precision=training_precision,
         max_windows=max_windows,
+        adversarial_epsilon=adversarial_epsilon,
     )
     return model
 
@@ -86,8 +92,19 @@ class ZhTransformerModel(TransformerModel):
 
 
 class ZhHFShim(HFShim):
-    def __init__(self, hfmodel, *, precision="auto", training_precision="auto", max_windows=64):
+    def __init__(
+        self,
+        hfmodel,
+        *,
+        precision="auto",
+        training_precision="auto",
+        max_windows=64,
+        adversarial_epsilon=0.0,
+    ):
         super().__init__(hfmodel, grad_scaler_config={})
+        if adversarial_epsilon < 0:
+            raise ValueError(f"adversarial_epsilon {adversarial_epsilon}: use 0 (off) or more")
+        self.adversarial_epsilon = float(adversarial_epsilon)
         self.precision = check_precision(precision)
         self.training_precision = training_precision
         self.max_windows = max(1, int(max_windows))
@@ -161,12 +178,16 @@ class ZhHFShim(HFShim):
         precision = resolve_precision(self.training_precision)
         with autocast(precision):
             output, backprop = super().begin_update(inputs)
-        if precision != "fp32":  # every output back to fp32 (numpy has no bf16)
-            for key, value in list(output.items()):
-                if isinstance(value, tuple):
-                    output[key] = tuple(t.float() for t in value)
-                elif value is not None and value.is_floating_point():
-                    output[key] = value.float()
+        output = _fp32_outputs(output, precision)
+        if self.adversarial_epsilon > 0:
+
+            def forward(again):
+                with autocast(precision):
+                    return _fp32_outputs(self._model(*again.args, **again.kwargs), precision)
+
+            backprop = fgm_backprop(
+                self, inputs, output, backprop, self.adversarial_epsilon, forward
+            )
         return output, backprop
 
     def predict(self, inputs):
@@ -269,6 +290,17 @@ class ZhHFShim(HFShim):
                 vocab_name = tokenizer.vocab_files_names["vocab_file"]
                 vocab = (folder / vocab_name).read_bytes()
         return tokenizer, vocab, config
+
+
+def _fp32_outputs(output, precision: str):
+    """Every output in fp32 (numpy has no bf16)."""
+    if precision != "fp32":
+        for key, value in list(output.items()):
+            if isinstance(value, tuple):
+                output[key] = tuple(t.float() for t in value)
+            elif value is not None and value.is_floating_point():
+                output[key] = value.float()
+    return output
 
 
 def _rows(value, idx, n: int, seq: int, width: int):
