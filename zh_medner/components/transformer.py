@@ -10,18 +10,14 @@ Its forward aligns wordpieces to spaCy tokens in numpy (char_align.py), and
   prediction after the weights change), or int8 through ONNX Runtime, with the
   quantised encoder stored beside the weights (`zh-medner export` adds it); and
   `training_precision` for the forward in training (fp32, bf16 or auto; weights stay fp32);
-- the state saved as safetensors and loaded without unpickling: a backport of
-  spacy-transformers #423 (older pickled states load with weights_only=True);
-- the encoder config's exact floats (upstream's JSON round trip turned layer_norm_eps 1e-12
-  into 0.0, and a zero-variance vector into NaN).
+- `adversarial_epsilon`: FGM in training (adversarial.py);
+- the state as safetensors, loaded without unpickling, and the config's exact floats
+  (hf_state.py).
 
 This file is shipped in the wheel: it imports nothing from `zh_medner` but its siblings.
 """
 
-import io
-import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -34,6 +30,7 @@ from spacy_transformers.layers.transformer_model import TransformerModel
 try:
     from .adversarial import fgm_backprop
     from .char_align import forward as char_forward
+    from .hf_state import read_config_and_tokenizer, state_from_bytes, state_to_bytes
     from .precision import autocast, check_precision, cpu_features, resolve_precision
 except ImportError:  # `spacy package` imports each code file alone, outside its package
     from spacy.util import import_file
@@ -42,11 +39,12 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     autocast, check_precision = _precision.autocast, _precision.check_precision
     cpu_features, resolve_precision = _precision.cpu_features, _precision.resolve_precision
     char_forward = import_file("char_align", Path(__file__).with_name("char_align.py")).forward
+    _state = import_file("hf_state", Path(__file__).with_name("hf_state.py"))
+    read_config_and_tokenizer = _state.read_config_and_tokenizer
+    state_from_bytes, state_to_bytes = _state.state_from_bytes, _state.state_to_bytes
     fgm_backprop = import_file(
         "adversarial", Path(__file__).with_name("adversarial.py")
     ).fgm_backprop
-
-PICKLE_ZIP = b"PK"  # torch.save's zip container; a safetensors state starts with its header size
 
 
 @registry.architectures("zh_medner.TransformerModel.v1")
@@ -245,7 +243,7 @@ class ZhHFShim(HFShim):
     def to_bytes(self):
         msg = srsly.msgpack_loads(super().to_bytes())
         if self._hfmodel.transformer is not None:
-            msg["state"] = _state_to_bytes(self._model.state_dict())
+            msg["state"] = state_to_bytes(self._model.state_dict())
         msg["int8_model"] = self.int8_model or b""
         return srsly.msgpack_dumps(msg)
 
@@ -260,10 +258,12 @@ class ZhHFShim(HFShim):
             return self
         from thinc.api import get_torch_default_device
 
-        tokenizer, vocab, config = self._read_config_and_tokenizer(msg)
+        tokenizer, vocab, config = read_config_and_tokenizer(
+            msg, self.config_cls, self.tokenizer_cls
+        )
         transformer = self.model_cls.from_config(config)
         device = get_torch_default_device()
-        state = _state_from_bytes(msg["state"], device)
+        state = state_from_bytes(msg["state"], device)
         try:
             transformer.load_state_dict(state)
         except RuntimeError as e:  # as spacy-transformers does: another transformers version
@@ -273,23 +273,6 @@ class ZhHFShim(HFShim):
         self._hfmodel = HFObjects(tokenizer, transformer, vocab, SimpleFrozenDict(), {})
         self._model = transformer
         return self
-
-    def _read_config_and_tokenizer(self, msg):
-        tok_dict = dict(msg["tokenizer"])
-        tok_kwargs = tok_dict.pop("kwargs", {})
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            # stdlib json writes floats exactly (srsly's ujson rounds 1e-12 to 0.0)
-            (folder / "config.json").write_text(json.dumps(msg["config"]), encoding="utf8")
-            config = self.config_cls.from_pretrained(str(folder / "config.json"))
-            for file_name, data in tok_dict.items():
-                (folder / file_name).write_bytes(data)
-            tokenizer = self.tokenizer_cls.from_pretrained(str(folder), **tok_kwargs)
-            vocab = None
-            if hasattr(tokenizer, "vocab_file"):
-                vocab_name = tokenizer.vocab_files_names["vocab_file"]
-                vocab = (folder / vocab_name).read_bytes()
-        return tokenizer, vocab, config
 
 
 def _fp32_outputs(output, precision: str):
@@ -311,21 +294,3 @@ def _rows(value, idx, n: int, seq: int, width: int):
         return value
     rows = value[idx]
     return rows[:, :width] if rows.dim() >= 2 and rows.shape[1] == seq else rows
-
-
-def _state_to_bytes(state: dict) -> bytes:
-    from safetensors.torch import save
-
-    # clone: safetensors refuses tensors that share memory (tied weights)
-    return save({k: v.detach().cpu().clone().contiguous() for k, v in state.items()})
-
-
-def _state_from_bytes(data: bytes, device) -> dict:
-    """A safetensors state, or a state pickled by spacy-transformers < 2.0 (weights only)."""
-    import torch
-
-    if data[:2] == PICKLE_ZIP:
-        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-    from safetensors.torch import load
-
-    return {k: v.to(device) for k, v in load(data).items()}
