@@ -14,6 +14,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True)
 PLAN = typer.Option(Path("configs/cmeee_levers.json"), "--plan")
 
 
+def _weak_types(scores: dict) -> tuple:
+    """SYM and ITE F1 of an official score, as table cells."""
+    return tuple(f"{100 * scores['per_type'].get(k, {}).get('f', 0.0):.1f}" for k in ("SYM", "ITE"))
+
+
 @app.command("run")
 def run_cmd(
     train: Path,
@@ -75,8 +80,7 @@ def thresholds_cmd(
     tuned = tune_thresholds(nlp, tune)
     after = evaluate_ner(nlp, scored)["official"]
     rows = [
-        (name, f"{100 * s['f']:.1f}", f"{100 * s['p']:.1f}", f"{100 * s['r']:.1f}")
-        + tuple(f"{100 * s['per_type'].get(k, {}).get('f', 0.0):.1f}" for k in ("SYM", "ITE"))
+        (name, f"{100 * s['f']:.1f}", f"{100 * s['p']:.1f}", f"{100 * s['r']:.1f}") + _weak_types(s)
         for name, s in (("default", before), ("tuned", after))
     ]
     msg.table(rows, header=("thresholds", "F1", "P", "R", "SYM", "ITE"), divider=True)
@@ -102,11 +106,7 @@ def soup_cmd(
     rows.append(("soup", evaluate_ner(nlp, gold)["official"]))
     if output:
         nlp.to_disk(output)
-    table = [
-        (name, f"{100 * s['f']:.2f}")
-        + tuple(f"{100 * s['per_type'].get(k, {}).get('f', 0.0):.1f}" for k in ("SYM", "ITE"))
-        for name, s in rows
-    ]
+    table = [(name, f"{100 * s['f']:.2f}") + _weak_types(s) for name, s in rows]
     msg.table(table, header=("pipeline", "F1", "SYM", "ITE"), divider=True)
 
 
