@@ -17,7 +17,7 @@ from spacy.training import Example
 from spacy.util import fix_random_seed
 from thinc.api import Config
 
-from zh_medner.components.span_head import SPANS_KEY, flat_choice
+from zh_medner.components.span_choice import SPANS_KEY, flat_choice
 
 from .conftest import ROOT
 

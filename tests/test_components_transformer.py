@@ -15,7 +15,7 @@ import torch
 from spacy.training import Example
 
 import zh_medner.components.precision as precision
-from zh_medner.components.span_head import SPANS_KEY
+from zh_medner.components.span_choice import SPANS_KEY
 from zh_medner.encoder.quantize import QuantizeError, add_int8_encoder, encoder_shim
 from zh_medner.encoder.random_init import build_random_encoder
 

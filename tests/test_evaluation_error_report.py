@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from spacy.tokens import DocBin
 
-from zh_medner.components.span_head import SPANS_KEY, flat_choice
+from zh_medner.components.span_choice import SPANS_KEY, flat_choice
 from zh_medner.evaluation.error_report import KINDS, Error, analyse, classify, render_report
 from zh_medner.evaluation.ner import micro_scores
 

@@ -72,7 +72,7 @@ def test_the_span_heads_training_scorer_gives_the_official_f1_of_this_module():
     nlp.evaluate); `evaluate` reports this module's official F1. On the same docs they agree."""
     from spacy.training import Example
 
-    from zh_medner.components.span_head import SPANS_KEY, flat_choice
+    from zh_medner.components.span_choice import SPANS_KEY, flat_choice
     from zh_medner.evaluation.ner import evaluate_ner
 
     from .serving_pipeline import GOLD, LABELS, small_pipeline

@@ -5,7 +5,7 @@ import random
 import pytest
 import spacy
 
-from zh_medner.components.span_head import SPANS_KEY, flat_choice
+from zh_medner.components.span_choice import SPANS_KEY, flat_choice
 from zh_medner.labels import LABELS
 from zh_medner.training.augment import (
     augment,

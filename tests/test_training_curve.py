@@ -5,7 +5,7 @@ import json
 import spacy
 from spacy.tokens import DocBin
 
-from zh_medner.components.span_head import SPANS_KEY
+from zh_medner.components.span_choice import SPANS_KEY
 from zh_medner.training.curve import prepare, read_docs, split_pool, subset_docs
 from zh_medner.training.experiments import Plan, Recipe, Results, run_once
 from zh_medner.training.selection import nested_subsets

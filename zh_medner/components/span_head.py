@@ -4,20 +4,19 @@ Every span of up to `max_length` tokens gets one score per entity type (the mode
 global_pointer.py). Training uses the multilabel categorical cross-entropy, so a span can
 hold several types and spans can nest. Spans scoring above their threshold are kept:
 - `doc.spans[spans_key]` ("sc" by default): every predicted span, nested ones included;
-- `doc.ents`: a flat, deterministic choice (`flat_choice`, the converter's rule).
+- `doc.ents`: a flat, deterministic choice (`flat_choice` in span_choice.py, the converter's rule).
 
-This file is shipped in the wheel (`spacy package --code`, beside global_pointer.py): it
-imports nothing else from `zh_medner`.
+This file is shipped in the wheel (`spacy package --code`, beside global_pointer.py and
+span_choice.py): it imports nothing else from `zh_medner`.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from itertools import islice
 
 import numpy
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import registry
@@ -32,6 +31,7 @@ from thinc.types import Floats4d
 
 try:
     from .global_pointer import NEG_INF, _module, _set_lexicon
+    from .span_choice import SPANS_KEY, flat_choice
 except ImportError:  # `spacy package` imports each code file alone, outside its package
     from pathlib import Path
 
@@ -39,62 +39,11 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
 
     _model = import_file("global_pointer", Path(__file__).with_name("global_pointer.py"))
     NEG_INF, _module, _set_lexicon = _model.NEG_INF, _model._module, _model._set_lexicon
+    _choice = import_file("span_choice", Path(__file__).with_name("span_choice.py"))
+    SPANS_KEY, flat_choice = _choice.SPANS_KEY, _choice.flat_choice
 
-SPANS_KEY = "sc"
 MAX_SPANS_PER_CHAR = 4  # a bound on what one doc can hold, far above any real annotation
 PREDICT_DOCS = 16  # docs per forward of the head at prediction, of similar lengths
-
-
-def flat_choice(spans: Sequence[Span], label_order: Sequence[str] = ()) -> list[Span]:
-    """The spans for doc.ents: outermost wins, then longer, then earlier.
-
-    A span that contains another is longer than it, so taking the longest first
-    keeps outer spans; ties break on start, then label order, so the choice is
-    deterministic.
-    """
-    rank = {label: i for i, label in enumerate(label_order)}
-
-    def key(s: Span):
-        return (-(s.end - s.start), s.start, rank.get(s.label_, len(rank)), s.label_)
-
-    chosen: list[Span] = []
-    taken = numpy.zeros(max((s.end for s in spans), default=0), dtype=bool)
-    for span in sorted(spans, key=key):
-        if not taken[span.start : span.end].any():
-            chosen.append(span)
-            taken[span.start : span.end] = True
-    return sorted(chosen, key=lambda s: s.start)
-
-
-# -------------------------------------------------------------- the component
-
-
-def _span_head_score(examples: Iterable[Example], *, spans_key: str = SPANS_KEY, **kwargs) -> dict:
-    """ents_p/r/f (flat) and spans_sc_p/r/f (nested included: the CMeEE metric), each per type.
-    `spans_key` is the head's (the component passes its settings to its scorer)."""
-    examples = list(examples)
-    scores = Scorer.score_spans(examples, "ents", **kwargs)
-    scores.update(
-        Scorer.score_spans(
-            examples,
-            f"spans_{spans_key}",
-            getter=lambda doc, attr: (
-                doc.spans.get(spans_key, [])
-                if doc.has_annotation("ENT_IOB") or spans_key in doc.spans
-                else []
-            ),
-            has_annotation=lambda doc: spans_key in doc.spans or doc.has_annotation("ENT_IOB"),
-            allow_overlap=True,
-            **kwargs,
-        )
-    )
-    return scores
-
-
-@registry.scorers("zh_medner.span_head_scorer.v1")
-def make_span_head_scorer() -> Callable:
-    return _span_head_score
-
 
 DEFAULT_MODEL = """
 [model]

@@ -30,7 +30,7 @@ from ..annotations.records import (
     UNANNOTATED,
     UNKNOWN_LABEL,
 )
-from ..components.span_head import SPANS_KEY, flat_choice
+from ..components.span_choice import SPANS_KEY, flat_choice
 from ..io import OptionError, PathError, check_input, check_output, same_file, write_atomic_all
 from ..labels import LABELS, ordered
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..components.span_head import SPANS_KEY
+from ..components.span_choice import SPANS_KEY
 from ..labels import ordered
 
 Triple = tuple[int, int, str]

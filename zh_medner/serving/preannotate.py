@@ -37,7 +37,8 @@ import numpy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..components.span_head import NEG_INF, SPANS_KEY, SpanHead
+from ..components.span_choice import SPANS_KEY
+from ..components.span_head import NEG_INF, SpanHead
 from ..io import EncodingError, TextInputError, iter_lines, write_text_atomic
 from ..jsonl import read_jsonl
 from ..training.selection import DEFAULT_STRATEGY, rank, uncertainty

@@ -21,7 +21,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..components.context import CUES_EXTENSION, EXTENSIONS
-from ..components.span_head import SPANS_KEY
+from ..components.span_choice import SPANS_KEY
 
 CONTEXT_KEYS = tuple(EXTENSIONS.values())  # the Span extensions of the clinical context
 

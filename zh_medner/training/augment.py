@@ -16,7 +16,7 @@ from pathlib import Path
 
 from spacy.tokens import Doc
 
-from ..components.span_head import SPANS_KEY, flat_choice
+from ..components.span_choice import SPANS_KEY, flat_choice
 from ..labels import LABELS
 
 # dictionary files (under a copy of ../shared/data/dicts) for each label
