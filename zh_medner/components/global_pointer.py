@@ -1,4 +1,4 @@
-"""The span head's model: `zh_medner.GlobalPointer.v1` and its optional lexicon features.
+"""The span head's model: `zh_medner.GlobalPointer.v1` (its lexicon features: lexicon_flags.py).
 
 Every span of up to `max_length` tokens gets one score per entity type in a single batched
 tensor operation over the encoder's per-character vectors (Efficient GlobalPointer, Su et al.
@@ -13,7 +13,6 @@ This file is shipped in the wheel (`spacy package --code`): it imports nothing f
 
 import io
 
-import numpy
 import torch
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -176,71 +175,6 @@ def build_global_pointer(
     model.set_ref("pointer", pointer)
     model.attrs["max_length"] = max_length
     return model
-
-
-# ------------------------------------------------------------ lexicon features
-
-
-@registry.architectures("zh_medner.LexiconFlags.v1")
-def build_lexicon_flags(max_length: int = 16) -> Model[list[Doc], list[Floats2d]]:
-    """SoftLexicon-style features: per character, B/M/E flags for each lexicon type whose terms
-    match there. No weights; the terms are set at initialize and saved with the model."""
-    lookup: dict = {}  # built once per terms dict: term -> type indices
-
-    def forward(model: Model, docs: list[Doc], is_train: bool):
-        terms = model.attrs["terms"]
-        if lookup.get("source") is not terms:
-            lookup.clear()
-            lookup.update(source=terms, types=sorted(terms), index={}, lengths={})
-            for k, label in enumerate(lookup["types"]):
-                for term in terms[label]:
-                    lookup["index"].setdefault(term, []).append(k)
-            # the term lengths that start with each character: most positions try one or two
-            # lengths, not every length up to max_length
-            for term in lookup["index"]:
-                if 2 <= len(term) <= max_length:
-                    lookup["lengths"].setdefault(term[0], set()).add(len(term))
-            lookup["lengths"] = {c: sorted(n) for c, n in lookup["lengths"].items()}
-        index, lengths = lookup["index"], lookup["lengths"]
-        width = 3 * len(lookup["types"])
-        out = []
-        for doc in docs:
-            chars = _token_texts(doc)  # one token per character
-            flags = numpy.zeros((len(doc), width), dtype="float32")
-            for i, char in enumerate(chars):
-                for n in lengths.get(char, ()):
-                    if i + n > len(chars):
-                        break
-                    for k in index.get(chars[i : i + n], ()):
-                        flags[i, 3 * k] = 1.0
-                        flags[i + 1 : i + n - 1, 3 * k + 1] = 1.0
-                        flags[i + n - 1, 3 * k + 2] = 1.0
-            out.append(model.ops.asarray2f(flags))
-        return out, lambda d_out: []
-
-    return Model(
-        "lexicon_flags", forward, attrs={"terms": {}, "max_length": max_length}, dims={"nO": None}
-    )
-
-
-def _token_texts(doc: Doc) -> str:
-    """The tokens' texts joined, from the doc's ORTH array: no Token objects are made (they
-    were half the layer's time; doc.text makes them too)."""
-    orths, where = numpy.unique(doc.to_array("ORTH"), return_inverse=True)
-    texts = [doc.vocab.strings[int(o)] for o in orths]
-    return "".join([texts[i] for i in where.tolist()])
-
-
-def _set_lexicon(model: Model, lexicon: dict | None) -> None:
-    for node in model.walk():
-        if node.name == "lexicon_flags":
-            if not lexicon:
-                raise ValueError(
-                    "the span head's model has lexicon features but no lexicon was given: set "
-                    "[initialize.components.span_head.lexicon] (e.g. assets/lexicon_cmekg.json)"
-                )
-            node.attrs["terms"] = {label: list(terms) for label, terms in sorted(lexicon.items())}
-            node.set_dim("nO", 3 * len(lexicon), force=True)
 
 
 def _module(model: Model):

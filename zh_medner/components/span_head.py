@@ -30,7 +30,8 @@ from thinc.api import (
 from thinc.types import Floats4d
 
 try:
-    from .global_pointer import NEG_INF, _module, _set_lexicon
+    from .global_pointer import NEG_INF, _module
+    from .lexicon_flags import set_lexicon
     from .span_choice import SPANS_KEY, flat_choice
 except ImportError:  # `spacy package` imports each code file alone, outside its package
     from pathlib import Path
@@ -38,7 +39,9 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     from spacy.util import import_file
 
     _model = import_file("global_pointer", Path(__file__).with_name("global_pointer.py"))
-    NEG_INF, _module, _set_lexicon = _model.NEG_INF, _model._module, _model._set_lexicon
+    NEG_INF, _module = _model.NEG_INF, _model._module
+    _flags = import_file("lexicon_flags", Path(__file__).with_name("lexicon_flags.py"))
+    set_lexicon = _flags.set_lexicon
     _choice = import_file("span_choice", Path(__file__).with_name("span_choice.py"))
     SPANS_KEY, flat_choice = _choice.SPANS_KEY, _choice.flat_choice
 
@@ -281,7 +284,7 @@ class SpanHead(TrainablePipe):
         if not self.labels:
             raise ValueError(Errors.E143.format(name=self.name))
         docs = [eg.predicted for eg in islice(get_examples(), 10)]
-        _set_lexicon(self.model, lexicon)
+        set_lexicon(self.model, lexicon)
         tok2vec = self.model.get_ref("tok2vec")
         tok2vec.initialize(X=docs)
         sample = [d for d in docs if len(d)][:1]

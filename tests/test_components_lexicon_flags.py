@@ -1,0 +1,103 @@
+"""The span head's lexicon features (zh_medner/components/lexicon_flags.py)."""
+
+import random
+
+import numpy
+import pytest
+
+from zh_medner.components.lexicon_flags import build_lexicon_flags, set_lexicon
+
+from .test_components_span_head import blank
+
+
+def layer_with(terms: dict, max_length: int = 8):
+    layer = build_lexicon_flags(max_length=max_length)
+    set_lexicon(layer, terms)
+    return layer
+
+
+def reference_flags(doc, terms: dict, max_length: int) -> numpy.ndarray:
+    """Every token window compared with every term: slow and plain."""
+    texts = [t.text for t in doc]
+    flags = numpy.zeros((len(doc), 3 * len(terms)), dtype="float32")
+    for k, label in enumerate(sorted(terms)):
+        for term in terms[label]:
+            n = len(term)
+            if not 2 <= n <= max_length:
+                continue
+            for i in range(len(doc) - n + 1):
+                if texts[i : i + n] == list(term):
+                    flags[i, 3 * k] = 1
+                    flags[i + 1 : i + n - 1, 3 * k + 1] = 1
+                    flags[i + n - 1, 3 * k + 2] = 1
+    return flags
+
+
+def test_lexicon_flags_mark_begin_middle_end_per_type():
+    layer = layer_with({"DRU": ["阿莫西林"], "SYM": ["头痛", "痛"]})
+    (flags,) = layer.predict([blank().make_doc("服阿莫西林头痛")])
+    # columns: DRU B/M/E, SYM B/M/E (one-character terms are never matched)
+    assert flags.shape == (7, 6)
+    assert flags[:, :3].tolist() == [
+        [0, 0, 0],
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+        [0, 0, 0],
+        [0, 0, 0],
+    ]
+    assert flags[5:, 3:].tolist() == [[1, 0, 0], [0, 0, 1]]
+
+
+def test_lexicon_flags_at_the_text_edges_overlaps_and_an_empty_doc():
+    layer = layer_with({"SYM": ["头痛", "头痛欲裂", "欲裂", "头痛欲裂吗"]}, max_length=4)
+    # 头痛 and 头痛欲裂 share a start; 欲裂 ends at the last character; 头痛欲裂吗 is too long
+    flags, empty = layer.predict([blank().make_doc("头痛欲裂"), blank().make_doc("")])
+    assert flags.tolist() == [[1, 0, 0], [0, 1, 1], [1, 1, 0], [0, 0, 1]]
+    assert empty.shape == (0, 3)
+
+
+def test_a_run_of_whitespace_is_one_token_and_the_flags_after_it_stay_on_their_tokens():
+    # the tokens are 头 痛 " " 阿 莫 西 林 "\n\n\n" 头 痛: reading the joined token texts put
+    # the last 头痛's flags two tokens late, past the doc's end (an IndexError)
+    doc = blank().make_doc("头痛  阿莫西林\n\n\n头痛")
+    assert doc[2].is_space and doc[7].text == "\n\n\n"
+    terms = {"DRU": ["阿莫西林"], "SYM": ["头痛"]}
+    (flags,) = layer_with(terms).predict([doc])
+    assert numpy.array_equal(flags, reference_flags(doc, terms, 8))
+    assert flags[3, 0] == 1 and flags[6, 2] == 1  # 阿 ... 林
+    assert flags[-2, 3] == 1 and flags[-1, 5] == 1  # the last 头痛
+
+
+def test_a_term_matches_inside_one_doc_never_across_two_of_a_batch():
+    layer = layer_with({"SYM": ["头痛"]})
+    first, second = layer.predict([blank().make_doc("头"), blank().make_doc("痛")])
+    assert not first.any() and not second.any()
+
+
+def test_a_term_of_two_types_flags_both():
+    (flags,) = layer_with({"DIS": ["糖尿病"], "SYM": ["糖尿病"]}).predict(
+        [blank().make_doc("糖尿病")]
+    )
+    assert flags.tolist() == [[1, 0, 0, 1, 0, 0], [0, 1, 0, 0, 1, 0], [0, 0, 1, 0, 0, 1]]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_batches_agree_with_the_plain_comparison(seed):
+    rng = random.Random(seed)
+    alphabet = "头痛发热咳嗽阿莫西林 \n"
+    terms = {
+        label: sorted({"".join(rng.choices(alphabet[:-2], k=rng.randint(1, 7))) for _ in range(30)})
+        for label in ("DRU", "ITE", "SYM")
+    }
+    nlp = blank()
+    docs = [nlp.make_doc("".join(rng.choices(alphabet, k=rng.randint(0, 60)))) for _ in range(40)]
+    layer = layer_with(terms, max_length=5)
+    for doc, flags in zip(docs, layer.predict(docs)):
+        assert numpy.array_equal(flags, reference_flags(doc, terms, 5)), doc.text
+
+
+def test_lexicon_features_without_a_lexicon_say_how_to_give_one():
+    with pytest.raises(ValueError, match=r"initialize.components.span_head.lexicon"):
+        set_lexicon(build_lexicon_flags(), None)

@@ -1,0 +1,142 @@
+"""`zh_medner.LexiconFlags.v1`: per token, B/M/E flags of the lexicon terms that match there.
+
+SoftLexicon-style features beside the encoder's vectors in the span head: for each lexicon type,
+whether a term of that type begins, continues or ends at the token. Terms match token by token
+(the tokenizer gives one token per character, and a run of whitespace is one token that no term
+matches), so a flag always sits on the token it describes. Matching the joined token texts
+instead put every flag after a run of whitespace on the wrong token, and a flag pushed past
+the doc's end crashed the span head (an IndexError on a note with a blank line).
+
+A batch is matched at once, one vectorised pass per term length over the ORTH ids of all its
+docs: a rolling hash of each window looked up among the hashes of the terms of that length, and
+each hit checked id by id (no false match even on a hash collision). Over the 5,000 CMeEE dev
+records, batches of 512, that took 0.6 s against 2.7 s for the per-character dictionary walk it
+replaces (the same flags; beside a pretraining run). pyahocorasick was no faster (0.41 s for
+the first 2,000) and one more dependency for the wheel; spaCy's PhraseMatcher matched as fast
+but took 4 s to build from the lexicon's 55,000 terms at load.
+
+This file is shipped in the wheel (`spacy package --code`): it imports nothing from `zh_medner`.
+"""
+
+from typing import NamedTuple
+
+import numpy
+from numpy.lib.stride_tricks import sliding_window_view
+from spacy.strings import get_string_id
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model
+from thinc.types import Floats2d
+
+SEPARATOR = 0  # between docs in a batch: the id of "", which no term's character has
+BASE = numpy.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the rolling hash (mod 2**64)
+
+
+class Terms(NamedTuple):
+    """The terms of one length: ORTH ids and type bits in the order of their sorted hashes, and
+    a bit per value of a hash's top bits (False: no term's hash starts so). That lookup is a few
+    times cheaper than the binary search among the hashes, which then runs only on the few
+    windows that pass it."""
+
+    hashes: numpy.ndarray  # [m] uint64, sorted
+    ids: numpy.ndarray  # [m, n] uint64
+    bits: numpy.ndarray  # [m] int64: bit k set for the k-th type
+    maybe: numpy.ndarray  # [2**top] bool
+    shift: numpy.uint64  # 64 - top
+
+
+class TermTable:
+    """The lexicon's terms of 2 to `max_length` characters, by length."""
+
+    def __init__(self, terms: dict[str, list[str]], max_length: int):
+        self.types = sorted(terms)
+        rows: dict[str, int] = {}  # term -> its types' bits
+        for k, label in enumerate(self.types):
+            for term in terms[label]:
+                if 2 <= len(term) <= max_length:
+                    rows[term] = rows.get(term, 0) | (1 << k)
+        self.by_length: dict[int, Terms] = {}
+        for n in sorted({len(term) for term in rows}):
+            chosen = [term for term in rows if len(term) == n]
+            ids = numpy.array([[get_string_id(c) for c in t] for t in chosen], dtype=numpy.uint64)
+            hashes = window_hashes(ids)
+            order = numpy.argsort(hashes, kind="stable")
+            bits = numpy.array([rows[t] for t in chosen], dtype=numpy.int64)
+            top = int(min(22, max(12, numpy.ceil(numpy.log2(16 * len(chosen))))))
+            shift = numpy.uint64(64 - top)
+            maybe = numpy.zeros(1 << top, dtype=bool)
+            maybe[hashes >> shift] = True
+            self.by_length[n] = Terms(hashes[order], ids[order], bits[order], maybe, shift)
+
+    def matches(self, ids: numpy.ndarray):
+        """(starts, length, bits) for each term length: every term occurrence in `ids`."""
+        for n, terms in self.by_length.items():
+            if len(ids) < n:
+                continue
+            windows = sliding_window_view(ids, n)
+            keys = window_hashes(windows)
+            hit = numpy.flatnonzero(terms.maybe[keys >> terms.shift])  # most windows stop here
+            found = numpy.searchsorted(terms.hashes, keys[hit])
+            found[found == len(terms.hashes)] = 0
+            kept = terms.hashes[found] == keys[hit]
+            hit, found = hit[kept], found[kept]
+            kept = (windows[hit] == terms.ids[found]).all(axis=1)  # a collision is no match
+            hit, found = hit[kept], found[kept]
+            if len(hit):
+                yield hit, n, terms.bits[found]
+
+
+def window_hashes(rows: numpy.ndarray) -> numpy.ndarray:
+    """A polynomial hash of each row of ORTH ids, wrapping mod 2**64."""
+    with numpy.errstate(over="ignore"):
+        powers = BASE ** numpy.arange(rows.shape[1], dtype=numpy.uint64)
+        return (rows * powers).sum(axis=1, dtype=numpy.uint64)
+
+
+def batch_flags(table: TermTable, docs: list[Doc]) -> list[numpy.ndarray]:
+    """Each doc's [tokens, 3 x types] flags, from one pass over the batch's ORTH ids."""
+    arrays = [doc.to_array("ORTH").astype(numpy.uint64) for doc in docs]
+    starts = numpy.cumsum([0] + [len(a) + 1 for a in arrays])
+    ids = numpy.full(starts[-1], SEPARATOR, dtype=numpy.uint64)
+    for start, a in zip(starts, arrays):
+        ids[start : start + len(a)] = a
+    flags = numpy.zeros((len(ids), 3 * len(table.types)), dtype="float32")
+    for hit, n, bits in table.matches(ids):
+        for k in range(len(table.types)):
+            begin = hit[(bits >> k) & 1 == 1]
+            flags[begin, 3 * k] = 1.0
+            for d in range(1, n - 1):
+                flags[begin + d, 3 * k + 1] = 1.0
+            flags[begin + n - 1, 3 * k + 2] = 1.0
+    return [flags[start : start + len(a)] for start, a in zip(starts, arrays)]
+
+
+@registry.architectures("zh_medner.LexiconFlags.v1")
+def build_lexicon_flags(max_length: int = 16) -> Model[list[Doc], list[Floats2d]]:
+    """B/M/E flags per token for each lexicon type (terms of 2 to `max_length` characters).
+    No weights; the terms are set at initialize and saved with the model."""
+    cache: dict = {}  # the table of the terms dict it was built from
+
+    def forward(model: Model, docs: list[Doc], is_train: bool):
+        terms = model.attrs["terms"]
+        if cache.get("source") is not terms:
+            cache.update(source=terms, table=TermTable(terms, max_length))
+        out = [model.ops.asarray2f(f) for f in batch_flags(cache["table"], docs)]
+        return out, lambda d_out: []
+
+    return Model(
+        "lexicon_flags", forward, attrs={"terms": {}, "max_length": max_length}, dims={"nO": None}
+    )
+
+
+def set_lexicon(model: Model, lexicon: dict | None) -> None:
+    """Give each lexicon layer of `model` its terms ({type: [term, ...]})."""
+    for node in model.walk():
+        if node.name == "lexicon_flags":
+            if not lexicon:
+                raise ValueError(
+                    "the span head's model has lexicon features but no lexicon was given: set "
+                    "[initialize.components.span_head.lexicon] (e.g. assets/lexicon_cmekg.json)"
+                )
+            node.attrs["terms"] = {label: list(terms) for label, terms in sorted(lexicon.items())}
+            node.set_dim("nO", 3 * len(lexicon), force=True)
