@@ -1,8 +1,8 @@
 """A small, fast pipeline with the shipped pipeline's shape, for the serving and report tests.
 
-span_head (CNN tok2vec, trained to learn a few docs by heart) -> zh_entity_ruler (two drug
-patterns, brand -> generic id) -> sentencizer -> zh_context (the shipped rules), the order of
-configs/assemble.cfg. Built once per test process.
+span_head (a CNN tok2vec beside lexicon flags, trained to learn a few docs by heart) ->
+zh_entity_ruler (two drug patterns, brand -> generic id) -> sentencizer -> zh_context (the
+shipped rules), the order of configs/assemble.cfg. Built once per test process.
 """
 
 import atexit
@@ -40,6 +40,18 @@ DRUG_PATTERNS = [
     {"label": "DRU", "pattern": "拜阿司匹灵", "id": "阿司匹林"},
 ]
 
+# a CNN beside lexicon flags, as the cmeee pipeline has the encoder beside them
+TOK2VEC = {
+    "@layers": "concatenate.v1",
+    "*": {
+        "cnn": {"@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None,
+                "width": 64, "depth": 2, "embed_size": 2000, "window_size": 1,
+                "maxout_pieces": 3, "subword_features": True},
+        "lexicon": {"@architectures": "zh_medner.LexiconFlags.v1", "max_length": 8},
+    },
+}  # fmt: skip
+LEXICON = {"DIS": ["高血压", "肺炎"], "DRU": ["阿司匹林"], "SYM": ["发热", "胃痛", "咳嗽"]}
+
 
 def blank():
     return spacy.blank(
@@ -66,9 +78,8 @@ def _built() -> Path:
     """The pipeline, trained and saved once per test process (removed at exit)."""
     fix_random_seed(0)
     nlp = blank()
-    nlp.add_pipe(
-        "span_head", config={"model": {"max_length": 8, "tok2vec": {"width": 64, "depth": 2}}}
-    )
+    nlp.add_pipe("span_head", config={"model": {"max_length": 8, "tok2vec": TOK2VEC}})
+    nlp.config["initialize"]["components"]["span_head"] = {"lexicon": LEXICON}
     examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(UPDATES):
