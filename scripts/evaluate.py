@@ -20,6 +20,9 @@ def main(
     output_json: Path,
     output_table: Path,
     gpu_id: int = typer.Option(-1, "--gpu-id"),
+    line_breaks: str = typer.Option(
+        "", "--line-breaks", help="characters read as line breaks instead, e.g. 。；"
+    ),
 ):
     try:
         check_outputs([output_json, output_table], [data])
@@ -29,10 +32,12 @@ def main(
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
     gold = list(DocBin().from_disk(data).get_docs(nlp.vocab))
-    scores = evaluate_ner(nlp, gold)
+    scores = evaluate_ner(nlp, gold, line_breaks=line_breaks)
     write_text_atomic(output_json, srsly.json_dumps(scores, indent=2) + "\n")
+    with_breaks = f"; line breaks for {line_breaks}" if line_breaks else ""
     write_text_atomic(
-        output_table, report(scores, f"NER on {data} ({len(gold)} docs), model {model}")
+        output_table,
+        report(scores, f"NER on {data} ({len(gold)} docs{with_breaks}), model {model}"),
     )
     for name in ("official", "flat"):
         rows = per_label_rows(scores[name])

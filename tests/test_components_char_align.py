@@ -107,7 +107,8 @@ def _pipeline(nlp):
     name = str(ROOT / "encoders" / "medchar-roformer-4x256")
     window = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 32, "stride": 24}
     model = {"@architectures": "zh_medner.TransformerModel.v1", "name": name, "get_spans": window}
-    pipe.add_pipe("transformer", config={"model": {**model, "precision": "fp32"}})
+    # line_break "": line breaks reach the tokenizer, which drops them, as upstream's do
+    pipe.add_pipe("transformer", config={"model": {**model, "precision": "fp32", "line_break": ""}})
     pipe.initialize()
     return pipe
 

@@ -281,3 +281,25 @@ def test_training_precision_auto_trains_in_bf16_only_where_the_cpu_has_it(encode
         monkeypatch.setattr(transformer, "resolve_precision", precision.resolve_precision)
         nlp.update([Example(nlp.make_doc("患者发热"), nlp.make_doc("患者发热"))])
         assert seen[-1] == expected and shim.training_precision == "auto"
+
+
+@pytest.mark.parametrize("line_break,pieces", [("。", 1), ("", 0)])
+def test_the_encoder_reads_a_line_break_as_the_configured_character(encoder, line_break, pieces):
+    """Its tokenizer drops whitespace: with "", 发热 ending a line and 咳嗽 starting the next
+    reach the encoder as 发热咳嗽."""
+    nlp = with_transformer(encoder, precision="fp32", line_break=line_break)
+    nlp.initialize()
+    doc = nlp("发热\r\n咳嗽")
+    assert doc[2].text == "\r\n"
+    trf = doc._.trf_data
+    assert len(trf.align[2].data) == 2 * pieces  # one wordpiece each for \r and \n
+    if pieces:
+        assert trf.wordpieces.strings[0][int(trf.align[2].data[0][0])] == "。"
+
+
+def test_line_break_is_read_from_the_config_at_load_and_checked(saved, encoder):
+    assert spacy.load(saved).get_pipe("transformer").model.line_break == "。"
+    override = {"components.transformer.model.line_break": ""}
+    assert spacy.load(saved, config=override).get_pipe("transformer").model.line_break == ""
+    with pytest.raises(ValueError, match="one character"):
+        with_transformer(encoder, line_break="<br>")

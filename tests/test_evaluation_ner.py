@@ -7,6 +7,7 @@ import spacy
 
 from zh_medner.evaluation.ner import (
     all_triples,
+    evaluate_ner,
     flat_triples,
     markdown_table,
     micro_scores,
@@ -43,6 +44,25 @@ def test_same_span_with_two_types_counts_twice():
     pred = doc_with("胰岛素", [(0, 3, "DRU")], [(0, 3, "DRU")])
     scores = micro_scores([(all_triples(pred), all_triples(gold))])
     assert scores["support"] == 2 and scores["r"] == 0.5
+
+
+def test_line_breaks_rewrite_what_the_pipeline_reads_and_keep_the_gold_offsets():
+    nlp = spacy.blank("zh")
+    read = []
+
+    @spacy.Language.component("zh_medner_test_ents_at_line_starts")
+    def ents_at_line_starts(doc):  # marks the two characters after each line break
+        read.append(doc.text)
+        starts = [i + 1 for i, c in enumerate(doc.text) if c == "\n"]
+        doc.ents = [doc.char_span(s, s + 2, label="SYM") for s in starts]
+        return doc
+
+    nlp.add_pipe("zh_medner_test_ents_at_line_starts")
+    gold = [doc_with("发热。咳嗽；胸痛", [(3, 5, "SYM"), (6, 8, "SYM")])]
+    scores = evaluate_ner(nlp, gold, line_breaks="。；")
+    assert read == ["发热\n咳嗽\n胸痛"]
+    assert scores["official"]["f"] == 1.0
+    assert evaluate_ner(nlp, gold)["official"]["r"] == 0.0 and read[-1] == gold[0].text
 
 
 def test_a_pipeline_without_a_span_group_is_scored_on_its_ents():

@@ -33,7 +33,8 @@ def forward(model, docs, is_train: bool):
         return upstream_forward(model, docs, is_train)
     nested_spans = model.attrs["get_spans"](docs)
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
-    encoding = tokenize(tokenizer, [span.text for span in flat_spans])
+    table = line_break_table(getattr(model, "line_break", ""))
+    encoding = tokenize(tokenizer, [span.text.translate(table) for span in flat_spans])
     wordpieces = WordpieceBatch.from_batch_encoding(encoding)
     positions = doc_positions(flat_spans)
     align = align_by_offsets(flat_spans, encoding["offset_mapping"], positions)
@@ -49,6 +50,21 @@ def forward(model, docs, is_train: bool):
         return docs
 
     return output, backprop
+
+
+LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"  # str.splitlines' breaks
+
+
+def line_break_table(line_break: str) -> dict:
+    """What the encoder reads for each line-break character: `line_break` (one character, so
+    every offset stays), or nothing where it is "" (a BERT tokenizer drops whitespace, and 发热
+    at the end of one line and 咳嗽 at the start of the next read as 发热咳嗽)."""
+    if len(line_break) > 1:
+        raise ValueError(
+            f'line_break {line_break!r}: give one character (e.g. "。") or "" to leave '
+            "line breaks out of the encoder's text"
+        )
+    return str.maketrans({c: line_break for c in LINE_BREAKS}) if line_break else {}
 
 
 def tokenize(tokenizer, texts: list[str]):

@@ -11,6 +11,7 @@ Its forward aligns wordpieces to spaCy tokens in numpy (char_align.py), and
   quantised encoder stored beside the weights (`zh-medner export` adds it); and
   `training_precision` for the forward in training (fp32, bf16 or auto; weights stay fp32);
 - `adversarial_epsilon`: FGM in training (adversarial.py);
+- `line_break`: the encoder reads 。 for a line break, where its tokenizer would drop it;
 - the state as safetensors, loaded without unpickling, and the config's exact floats
   (hf_state.py).
 
@@ -30,6 +31,7 @@ from spacy_transformers.layers.transformer_model import TransformerModel
 try:
     from .adversarial import fgm_backprop
     from .char_align import forward as char_forward
+    from .char_align import line_break_table
     from .hf_state import read_config_and_tokenizer, state_from_bytes, state_to_bytes
     from .precision import autocast, check_precision, cpu_features, resolve_precision
 except ImportError:  # `spacy package` imports each code file alone, outside its package
@@ -38,7 +40,8 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     _precision = import_file("precision", Path(__file__).with_name("precision.py"))
     autocast, check_precision = _precision.autocast, _precision.check_precision
     cpu_features, resolve_precision = _precision.cpu_features, _precision.resolve_precision
-    char_forward = import_file("char_align", Path(__file__).with_name("char_align.py")).forward
+    _align = import_file("char_align", Path(__file__).with_name("char_align.py"))
+    char_forward, line_break_table = _align.forward, _align.line_break_table
     _state = import_file("hf_state", Path(__file__).with_name("hf_state.py"))
     read_config_and_tokenizer = _state.read_config_and_tokenizer
     state_from_bytes, state_to_bytes = _state.state_from_bytes, _state.state_to_bytes
@@ -57,14 +60,18 @@ def build_transformer_model(
     training_precision: str = "auto",
     max_windows: int = 64,
     adversarial_epsilon: float = 0.0,
+    line_break: str = "。",
 ):
     """TransformerModel.v3 whose encoder predicts in `precision` (auto, fp32, bf16, int8) and
     trains in `training_precision` (auto: bf16 where the CPU has it; fp32; bf16), `max_windows`
-    windows per forward; `adversarial_epsilon` > 0 adds FGM in training (adversarial.py)."""
+    windows per forward; `adversarial_epsilon` > 0 adds FGM in training (adversarial.py);
+    `line_break`: the character the encoder reads for a line break ("": none, upstream's)."""
     check_precision(precision)
+    line_break_table(line_break)  # refuses a bad one at load, not at the first doc
     if check_precision(training_precision) == "int8":
         raise ValueError("training_precision 'int8': use fp32, bf16 or auto (int8 cannot train)")
     model = ZhTransformerModel(name, get_spans, dict(tokenizer_config), dict(transformer_config))
+    model.line_break = line_break  # not in attrs: thinc would save it over the config's
     wrapper = model.layers[0]
     wrapper.shims[0] = ZhHFShim(
         wrapper.shims[0]._hfmodel,
@@ -85,7 +92,7 @@ class ZhTransformerModel(TransformerModel):
 
     def copy(self):
         copied = super().copy()
-        copied._func = char_forward
+        copied._func, copied.line_break = char_forward, getattr(self, "line_break", "")
         return copied
 
 
