@@ -23,6 +23,7 @@ def main(
     line_breaks: str = typer.Option(
         "", "--line-breaks", help="characters read as line breaks instead, e.g. 。；"
     ),
+    spaces: str = typer.Option("", "--spaces", help="characters read as spaces instead, e.g. ，"),
 ):
     try:
         check_outputs([output_json, output_table], [data])
@@ -32,9 +33,10 @@ def main(
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model)
     gold = list(DocBin().from_disk(data).get_docs(nlp.vocab))
-    scores = evaluate_ner(nlp, gold, line_breaks=line_breaks)
+    scores = evaluate_ner(nlp, gold, line_breaks=line_breaks, spaces=spaces)
     write_text_atomic(output_json, srsly.json_dumps(scores, indent=2) + "\n")
     with_breaks = f"; line breaks for {line_breaks}" if line_breaks else ""
+    with_breaks += f"; spaces for {spaces}" if spaces else ""
     write_text_atomic(
         output_table,
         report(scores, f"NER on {data} ({len(gold)} docs{with_breaks}), model {model}"),

@@ -11,7 +11,7 @@ from spacy_transformers.layers.transformer_model import huggingface_tokenize
 from spacy_transformers.span_getters import configure_strided_spans
 from transformers import AutoTokenizer
 
-from zh_medner.components.char_align import align_by_offsets, tokenize
+from zh_medner.components.char_align import EncoderText, align_by_offsets, tokenize
 
 from .conftest import ROOT
 
@@ -107,8 +107,9 @@ def _pipeline(nlp):
     name = str(ROOT / "encoders" / "medchar-roformer-4x256")
     window = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 32, "stride": 24}
     model = {"@architectures": "zh_medner.TransformerModel.v1", "name": name, "get_spans": window}
-    # line_break "": line breaks reach the tokenizer, which drops them, as upstream's do
-    pipe.add_pipe("transformer", config={"model": {**model, "precision": "fp32", "line_break": ""}})
+    # line breaks and spaces reach the tokenizer, which drops them, as upstream's do
+    upstreams = {"precision": "fp32", "line_break": "", "space": ""}
+    pipe.add_pipe("transformer", config={"model": {**model, **upstreams}})
     pipe.initialize()
     return pipe
 
@@ -168,3 +169,23 @@ def test_the_alignment_benchmark_prints_both_rows(nlp, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "spacy-transformers" in out and "zh_medner char_align" in out
+
+
+@pytest.mark.parametrize(
+    "text,read",
+    [
+        ("发热\n咳嗽\r\n头痛", "发热。咳嗽。。头痛"),
+        ("无咳嗽 发热  3天", "无咳嗽，发热，，3天"),
+        ("HBV DNA 1.2 IU/ml", "HBV DNA 1.2 IU/ml"),  # Latin and digits keep their spaces
+        ("予恩替卡韦 0.5mg\tqd", "予恩替卡韦，0.5mg\tqd"),
+        ("\u3000\u3000头痛", "，，头痛"),
+    ],
+)
+def test_the_encoder_reads_stand_ins_for_line_breaks_and_spaces_beside_chinese(text, read):
+    assert EncoderText("。", "，")(text) == read
+    assert EncoderText()(text) == text
+
+
+def test_a_stand_in_of_more_than_one_character_is_refused():
+    with pytest.raises(ValueError, match="space '  ': give one character"):
+        EncoderText("。", "  ")

@@ -297,9 +297,24 @@ def test_the_encoder_reads_a_line_break_as_the_configured_character(encoder, lin
         assert trf.wordpieces.strings[0][int(trf.align[2].data[0][0])] == "。"
 
 
-def test_line_break_is_read_from_the_config_at_load_and_checked(saved, encoder):
-    assert spacy.load(saved).get_pipe("transformer").model.line_break == "。"
-    override = {"components.transformer.model.line_break": ""}
-    assert spacy.load(saved, config=override).get_pipe("transformer").model.line_break == ""
+@pytest.mark.parametrize("space", ["，", ""])
+def test_a_space_stand_in_is_read_by_the_encoder_and_pooled_into_no_token(encoder, space):
+    nlp = with_transformer(encoder, precision="fp32", space=space)
+    nlp.initialize()
+    doc = nlp("无咳嗽 发热")  # the space is 嗽's trailing whitespace, not a token
+    trf = doc._.trf_data
+    assert trf.wordpieces.strings[0].count("，") == len(space)
+    assert [len(trf.align[i].data) for i in range(len(doc))] == [1] * 5
+
+
+def test_line_break_and_space_are_read_from_the_config_at_load_and_checked(saved, encoder):
+    read = spacy.load(saved).get_pipe("transformer").model.encoder_text
+    assert read("发热\n咳嗽 头痛") == "发热。咳嗽，头痛"
+    override = {
+        "components.transformer.model.line_break": "",
+        "components.transformer.model.space": "",
+    }
+    read = spacy.load(saved, config=override).get_pipe("transformer").model.encoder_text
+    assert read("发热\n咳嗽 头痛") == "发热\n咳嗽 头痛"
     with pytest.raises(ValueError, match="one character"):
         with_transformer(encoder, line_break="<br>")

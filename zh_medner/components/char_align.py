@@ -12,6 +12,7 @@ forward with both done on whole arrays; `align_by_offsets` returns exactly upstr
 This file is shipped in the wheel: it imports nothing from `zh_medner`.
 """
 
+import re
 import weakref
 
 import numpy
@@ -33,11 +34,13 @@ def forward(model, docs, is_train: bool):
         return upstream_forward(model, docs, is_train)
     nested_spans = model.attrs["get_spans"](docs)
     flat_spans = [span for doc_spans in nested_spans for span in doc_spans]
-    table = line_break_table(getattr(model, "line_break", ""))
-    encoding = tokenize(tokenizer, [span.text.translate(table) for span in flat_spans])
+    read = getattr(model, "encoder_text", None) or EncoderText()
+    encoding = tokenize(tokenizer, [read(span.text) for span in flat_spans])
     wordpieces = WordpieceBatch.from_batch_encoding(encoding)
     positions = doc_positions(flat_spans)
-    align = align_by_offsets(flat_spans, encoding["offset_mapping"], positions)
+    # the space's stand-in is context for the encoder, no part of the character before it
+    spaces = not read.space
+    align = align_by_offsets(flat_spans, encoding["offset_mapping"], positions, spaces)
     wordpieces, align = truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
     model_output, bp_tensors = model.layers[0](wordpieces, is_train)
     output = CharTransformerBatch(
@@ -53,18 +56,33 @@ def forward(model, docs, is_train: bool):
 
 
 LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"  # str.splitlines' breaks
+SPACES = " \t\xa0\u3000"
+_CJK = "\u3001-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"  # Chinese characters, punctuation
+SPACE_BESIDE_CJK = re.compile(f"(?<=[{_CJK}])[{SPACES}]+|[{SPACES}]+(?=[{_CJK}])")
 
 
-def line_break_table(line_break: str) -> dict:
-    """What the encoder reads for each line-break character: `line_break` (one character, so
-    every offset stays), or nothing where it is "" (a BERT tokenizer drops whitespace, and 发热
-    at the end of one line and 咳嗽 at the start of the next read as 发热咳嗽)."""
-    if len(line_break) > 1:
-        raise ValueError(
-            f'line_break {line_break!r}: give one character (e.g. "。") or "" to leave '
-            "line breaks out of the encoder's text"
-        )
-    return str.maketrans({c: line_break for c in LINE_BREAKS}) if line_break else {}
+class EncoderText:
+    """What the encoder's tokenizer reads for a window. A BERT tokenizer drops whitespace, so
+    发热 ending one line and 咳嗽 starting the next, or 无咳嗽 发热, would read as 发热咳嗽 and
+    无咳嗽发热. Each line-break character becomes `line_break`, and each space beside a Chinese
+    character `space` (one character for one: every offset stays; "" leaves them out, as
+    upstream). Spaces between Latin letters or digits (HBV DNA, 12.5 mg) stay spaces."""
+
+    def __init__(self, line_break: str = "", space: str = ""):
+        for name, value in (("line_break", line_break), ("space", space)):
+            if len(value) > 1:
+                raise ValueError(
+                    f'{name} {value!r}: give one character (e.g. "。" or "，"), or "" to leave '
+                    "that whitespace out of the encoder's text"
+                )
+        self.table = str.maketrans({c: line_break for c in LINE_BREAKS}) if line_break else {}
+        self.space = space
+
+    def __call__(self, text: str) -> str:
+        text = text.translate(self.table)
+        if self.space:
+            text = SPACE_BESIDE_CJK.sub(lambda m: self.space * len(m.group()), text)
+        return text
 
 
 def tokenize(tokenizer, texts: list[str]):
@@ -110,11 +128,14 @@ def doc_positions(spans) -> dict:
     return where
 
 
-def align_by_offsets(spans, offset_mapping, where: dict | None = None) -> Ragged:
+def align_by_offsets(
+    spans, offset_mapping, where: dict | None = None, spaces: bool = True
+) -> Ragged:
     """For each token of the spans' docs (docs in order of first appearance, tokens in doc
     order), the sorted indices of the wordpieces whose characters fall on it, in the flattened
     wordpiece array: upstream's `get_alignment_via_offset_mapping`, on whole arrays. `where`:
-    `doc_positions(spans)`, when the caller has it."""
+    `doc_positions(spans)`, when the caller has it; `spaces`: a token's trailing space is its
+    own, as upstream counts it (False: nobody's)."""
     if len(spans) != len(offset_mapping):
         raise ValueError("Cannot align batches of different sizes.")
     if not spans:
@@ -122,7 +143,7 @@ def align_by_offsets(spans, offset_mapping, where: dict | None = None) -> Ragged
     where = doc_positions(spans) if where is None else where
     owners = []  # every character's token, as a position in the whole batch
     for doc, (_, first_token) in where.items():
-        owner = _owners(doc)
+        owner = _owners(doc, spaces)
         owners.append(numpy.where(owner >= 0, owner + first_token, -1))
     n_positions = sum(len(doc) for doc in where)
     owner = numpy.concatenate(owners)
@@ -159,17 +180,18 @@ def _n_chars(doc) -> int:
     return last.idx + len(last) + len(last.whitespace_)
 
 
-def _owners(doc) -> numpy.ndarray:
+def _owners(doc, spaces: bool = True) -> numpy.ndarray:
     """Each character's token, or -1; one more entry than characters. A character belongs to
     the last token that starts at or before it and ends at most one character before it: the
-    character just after a token (a space) counts as that token's, as upstream counts it."""
+    character just after a token (a space) counts as that token's, as upstream counts it (not
+    with `spaces` False)."""
     if len(doc) == 0:
         return numpy.full(1, -1)
     rows = doc.to_array([IDX, LENGTH, SPACY]).reshape(-1, 3).astype("int64")
     chars = numpy.arange(rows[-1].sum() + 1)  # len(doc.text) + 1, without making the text
     owner = numpy.searchsorted(rows[:, 0], chars, side="right") - 1
     ends = rows[numpy.maximum(owner, 0), :2].sum(1)
-    return numpy.where((owner >= 0) & (chars <= ends), owner, -1)
+    return numpy.where((owner >= 0) & ((chars <= ends) if spaces else (chars < ends)), owner, -1)
 
 
 def _ramp(lengths: numpy.ndarray) -> numpy.ndarray:

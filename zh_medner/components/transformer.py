@@ -1,7 +1,8 @@
 """`zh_medner.TransformerModel.v1`: spacy-transformers' TransformerModel.v3 with an encoder shim
 that predicts in length buckets and in a chosen precision.
 
-Its forward aligns wordpieces to spaCy tokens in numpy (char_align.py), and
+Its forward aligns wordpieces to spaCy tokens in numpy, and the encoder reads 。 for a line
+break and ， for a space beside a Chinese character (`line_break`, `space`; char_align.py).
 `ZhHFShim`, an `HFShim` subclass, adds:
 - at prediction, a batch's windows sorted by length and run `max_windows` at a time, each
   slice trimmed to its longest window: a short note no longer pays for the longest window in
@@ -11,7 +12,6 @@ Its forward aligns wordpieces to spaCy tokens in numpy (char_align.py), and
   quantised encoder stored beside the weights (`zh-medner export` adds it); and
   `training_precision` for the forward in training (fp32, bf16 or auto; weights stay fp32);
 - `adversarial_epsilon`: FGM in training (adversarial.py);
-- `line_break`: the encoder reads 。 for a line break, where its tokenizer would drop it;
 - the state as safetensors, loaded without unpickling, and the config's exact floats
   (hf_state.py).
 
@@ -30,8 +30,8 @@ from spacy_transformers.layers.transformer_model import TransformerModel
 
 try:
     from .adversarial import fgm_backprop
+    from .char_align import EncoderText
     from .char_align import forward as char_forward
-    from .char_align import line_break_table
     from .hf_state import read_config_and_tokenizer, state_from_bytes, state_to_bytes
     from .precision import autocast, check_precision, cpu_features, resolve_precision
 except ImportError:  # `spacy package` imports each code file alone, outside its package
@@ -41,7 +41,7 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     autocast, check_precision = _precision.autocast, _precision.check_precision
     cpu_features, resolve_precision = _precision.cpu_features, _precision.resolve_precision
     _align = import_file("char_align", Path(__file__).with_name("char_align.py"))
-    char_forward, line_break_table = _align.forward, _align.line_break_table
+    char_forward, EncoderText = _align.forward, _align.EncoderText
     _state = import_file("hf_state", Path(__file__).with_name("hf_state.py"))
     read_config_and_tokenizer = _state.read_config_and_tokenizer
     state_from_bytes, state_to_bytes = _state.state_from_bytes, _state.state_to_bytes
@@ -61,17 +61,19 @@ def build_transformer_model(
     max_windows: int = 64,
     adversarial_epsilon: float = 0.0,
     line_break: str = "。",
+    space: str = "，",
 ):
     """TransformerModel.v3 whose encoder predicts in `precision` (auto, fp32, bf16, int8) and
     trains in `training_precision` (auto: bf16 where the CPU has it; fp32; bf16), `max_windows`
     windows per forward; `adversarial_epsilon` > 0 adds FGM in training (adversarial.py);
-    `line_break`: the character the encoder reads for a line break ("": none, upstream's)."""
+    `line_break` and `space`: what the encoder reads for a line break and for a space beside a
+    Chinese character ("": nothing, upstream's; char_align.EncoderText)."""
     check_precision(precision)
-    line_break_table(line_break)  # refuses a bad one at load, not at the first doc
+    encoder_text = EncoderText(line_break, space)  # a bad one refused at load
     if check_precision(training_precision) == "int8":
         raise ValueError("training_precision 'int8': use fp32, bf16 or auto (int8 cannot train)")
     model = ZhTransformerModel(name, get_spans, dict(tokenizer_config), dict(transformer_config))
-    model.line_break = line_break  # not in attrs: thinc would save it over the config's
+    model.encoder_text = encoder_text  # not in attrs: thinc would save it over the config's
     wrapper = model.layers[0]
     wrapper.shims[0] = ZhHFShim(
         wrapper.shims[0]._hfmodel,
@@ -92,7 +94,7 @@ class ZhTransformerModel(TransformerModel):
 
     def copy(self):
         copied = super().copy()
-        copied._func, copied.line_break = char_forward, getattr(self, "line_break", "")
+        copied._func, copied.encoder_text = char_forward, getattr(self, "encoder_text", None)
         return copied
 
 

@@ -64,13 +64,15 @@ def evaluate_ner(
     batch_size: int | None = None,
     n_process: int = 1,
     line_breaks: str = "",
+    spaces: str = "",
 ) -> dict:
     """Flat and official (nested-inclusive) scores of `nlp` on gold docs, and its speed (by
     default in the pipeline's own batch size, as `nlp.pipe(texts)` runs). Each character of
-    `line_breaks` becomes a line break in the texts the pipeline reads (one for one, so the
-    gold offsets stay): how it reads notes written a line per sentence (CMeEE has none)."""
+    `line_breaks` becomes a line break, and each of `spaces` a space, in the texts the pipeline
+    reads (one for one, so the gold offsets stay): how it reads notes written a line per
+    sentence or with spaces between findings (CMeEE has no whitespace)."""
     gold_docs = list(gold_docs)
-    table = str.maketrans({c: "\n" for c in line_breaks})
+    table = str.maketrans({**{c: "\n" for c in line_breaks}, **{c: " " for c in spaces}})
     start = time.perf_counter()
     texts = (d.text.translate(table) for d in gold_docs)
     predicted = list(nlp.pipe(texts, batch_size=batch_size, n_process=n_process))
