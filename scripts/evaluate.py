@@ -35,11 +35,11 @@ def main(
     gold = list(DocBin().from_disk(data).get_docs(nlp.vocab))
     scores = evaluate_ner(nlp, gold, line_breaks=line_breaks, spaces=spaces)
     write_text_atomic(output_json, srsly.json_dumps(scores, indent=2) + "\n")
-    with_breaks = f"; line breaks for {line_breaks}" if line_breaks else ""
-    with_breaks += f"; spaces for {spaces}" if spaces else ""
+    rewritten = f"; line breaks for {line_breaks}" if line_breaks else ""
+    rewritten += f"; spaces for {spaces}" if spaces else ""
     write_text_atomic(
         output_table,
-        report(scores, f"NER on {data} ({len(gold)} docs{with_breaks}), model {model}"),
+        report(scores, f"NER on {data} ({len(gold)} docs{rewritten}), model {model}"),
     )
     for name in ("official", "flat"):
         rows = per_label_rows(scores[name])

@@ -18,6 +18,7 @@ from spacy.util import fix_random_seed
 from thinc.api import Config
 
 from zh_medner.components.span_choice import SPANS_KEY, flat_choice
+from zh_medner.components.span_head import DEFAULT_MODEL
 
 from .conftest import ROOT
 
@@ -40,16 +41,13 @@ DRUG_PATTERNS = [
     {"label": "DRU", "pattern": "拜阿司匹灵", "id": "阿司匹林"},
 ]
 
-# a CNN beside lexicon flags, as the cmeee pipeline has the encoder beside them
+# a CNN (the span head's default, smaller) beside lexicon flags, as the cmeee pipeline has the
+# encoder beside them
+CNN = {**Config().from_str(DEFAULT_MODEL)["model"]["tok2vec"], "width": 64, "depth": 2}
 TOK2VEC = {
     "@layers": "concatenate.v1",
-    "*": {
-        "cnn": {"@architectures": "spacy.HashEmbedCNN.v2", "pretrained_vectors": None,
-                "width": 64, "depth": 2, "embed_size": 2000, "window_size": 1,
-                "maxout_pieces": 3, "subword_features": True},
-        "lexicon": {"@architectures": "zh_medner.LexiconFlags.v1", "max_length": 8},
-    },
-}  # fmt: skip
+    "*": {"cnn": CNN, "lexicon": {"@architectures": "zh_medner.LexiconFlags.v1", "max_length": 8}},
+}
 LEXICON = {"DIS": ["高血压", "肺炎"], "DRU": ["阿司匹林"], "SYM": ["发热", "胃痛", "咳嗽"]}
 
 

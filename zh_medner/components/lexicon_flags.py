@@ -10,10 +10,10 @@ the doc's end crashed the span head (an IndexError on a note with a blank line).
 A batch is matched at once, one vectorised pass per term length over the ORTH ids of all its
 docs: a rolling hash of each window looked up among the hashes of the terms of that length, and
 each hit checked id by id (no false match even on a hash collision). Over the 5,000 CMeEE dev
-records, batches of 512, that took 0.6 s against 2.7 s for the per-character dictionary walk it
-replaces (the same flags; beside a pretraining run). pyahocorasick was no faster (0.41 s for
-the first 2,000) and one more dependency for the wheel; spaCy's PhraseMatcher matched as fast
-but took 4 s to build from the lexicon's 55,000 terms at load.
+records, batches of 512, quiet cores: 0.5-0.6 s against 1.3 s for the per-character dictionary
+walk it replaces, with the same flags. pyahocorasick was no faster and one more dependency for
+the wheel; spaCy's PhraseMatcher matched as fast but took 4 s to build from the lexicon's 55,000
+terms at load.
 
 This file is shipped in the wheel (`spacy package --code`): it imports nothing from `zh_medner`.
 """
@@ -33,16 +33,11 @@ BASE = numpy.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the rolling hash (m
 
 
 class Terms(NamedTuple):
-    """The terms of one length: ORTH ids and type bits in the order of their sorted hashes, and
-    a bit per value of a hash's top bits (False: no term's hash starts so). That lookup is a few
-    times cheaper than the binary search among the hashes, which then runs only on the few
-    windows that pass it."""
+    """The terms of one length, in the order of their sorted hashes."""
 
     hashes: numpy.ndarray  # [m] uint64, sorted
     ids: numpy.ndarray  # [m, n] uint64
     bits: numpy.ndarray  # [m] int64: bit k set for the k-th type
-    maybe: numpy.ndarray  # [2**top] bool
-    shift: numpy.uint64  # 64 - top
 
 
 class TermTable:
@@ -62,11 +57,7 @@ class TermTable:
             hashes = window_hashes(ids)
             order = numpy.argsort(hashes, kind="stable")
             bits = numpy.array([rows[t] for t in chosen], dtype=numpy.int64)
-            top = int(min(22, max(12, numpy.ceil(numpy.log2(16 * len(chosen))))))
-            shift = numpy.uint64(64 - top)
-            maybe = numpy.zeros(1 << top, dtype=bool)
-            maybe[hashes >> shift] = True
-            self.by_length[n] = Terms(hashes[order], ids[order], bits[order], maybe, shift)
+            self.by_length[n] = Terms(hashes[order], ids[order], bits[order])
 
     def matches(self, ids: numpy.ndarray):
         """(starts, length, bits) for each term length: every term occurrence in `ids`."""
@@ -75,11 +66,10 @@ class TermTable:
                 continue
             windows = sliding_window_view(ids, n)
             keys = window_hashes(windows)
-            hit = numpy.flatnonzero(terms.maybe[keys >> terms.shift])  # most windows stop here
-            found = numpy.searchsorted(terms.hashes, keys[hit])
+            found = numpy.searchsorted(terms.hashes, keys)
             found[found == len(terms.hashes)] = 0
-            kept = terms.hashes[found] == keys[hit]
-            hit, found = hit[kept], found[kept]
+            hit = numpy.flatnonzero(terms.hashes[found] == keys)
+            found = found[hit]
             kept = (windows[hit] == terms.ids[found]).all(axis=1)  # a collision is no match
             hit, found = hit[kept], found[kept]
             if len(hit):
