@@ -28,9 +28,15 @@ def test_each_cell_is_its_span_score_plus_the_start_and_end_bias_of_its_type(n):
     with torch.no_grad():
         logits = pointer(X, lengths)
         qk = pointer.qk(X)
-        cos, sin = pointer.rotary_table(n, 4, qk)
-        q, k = pointer.rotary(qk[..., :4], cos, sin), pointer.rotary(qk[..., 4:], cos, sin)
         bias = pointer.bias(X) / 2
+        angle = torch.arange(n)[:, None] * 10000.0 ** -(torch.arange(0, 4, 2) / 4)  # [n, 2]
+        cos, sin = angle.cos(), angle.sin()
+
+        def rotated(x):  # RoPE: each (even, odd) pair turned by its position's angle
+            even, odd = x[..., 0::2], x[..., 1::2]
+            return torch.stack([even * cos - odd * sin, even * sin + odd * cos], -1).flatten(-2)
+
+        q, k = rotated(qk[..., :4]), rotated(qk[..., 4:])
     assert logits.shape == (2, 3, n, 5) and logits.is_contiguous()
     for b in range(2):
         for t in range(3):
