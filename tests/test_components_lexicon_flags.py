@@ -4,8 +4,14 @@ import random
 
 import numpy
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 
-from zh_medner.components.lexicon_flags import build_lexicon_flags, set_lexicon
+from zh_medner.components.lexicon_flags import (
+    PrefixHashes,
+    build_lexicon_flags,
+    set_lexicon,
+    window_hashes,
+)
 
 from .test_components_span_head import blank
 
@@ -101,3 +107,10 @@ def test_random_batches_agree_with_the_plain_comparison(seed):
 def test_lexicon_features_without_a_lexicon_say_how_to_give_one():
     with pytest.raises(ValueError, match=r"initialize.components.span_head.lexicon"):
         set_lexicon(build_lexicon_flags(), None)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 16, 300])
+def test_prefix_hashes_give_each_window_the_hash_of_its_ids(n):
+    ids = numpy.random.default_rng(n).integers(0, 2**64 - 1, 300, dtype=numpy.uint64)
+    expected = window_hashes(sliding_window_view(ids, n))
+    assert (PrefixHashes(ids).windows(n) == expected).all()
