@@ -10,6 +10,8 @@ are its own:
   workers   the default precision with nlp.pipe(n_process=N), one torch thread each
   hf        transformers' pipeline("token-classification") over the same fp32 encoder weights
             with a token-classification head, windows of 128 tokens every 112 like the pipeline
+  components (`--components`) the seconds of each component at each precision: make_doc,
+            then each component over all the records in turn, batches of nlp.batch_size
 
 With `--repeats N` each pipeline row runs N times, the precisions taking turns (fp32, int8,
 auto, fp32, ...), and keeps its fastest run (`runs_chars_per_s` lists them all): a busy spell
@@ -105,7 +107,41 @@ def run_hf(hf_dir: str, data: str, limit: int, threads: int, *_):
     return {"load_s": load, "seconds": seconds, "chars": chars, "docs": len(texts)}
 
 
-RUNNERS = {"pipeline": run_pipeline, "export": export_encoder, "hf": run_hf}
+def run_components(model: str, data: str, limit: int, threads: int, precision: str):
+    """Seconds in each component over the records in order, one component at a time."""
+    import spacy
+    import torch
+
+    torch.set_num_threads(threads)
+    config = {"components.transformer.model.precision": precision}
+    nlp = spacy.load(model, config=config)
+    texts = [d.text for d in _gold(nlp, data, limit)]
+    t0 = time.perf_counter()
+    docs = [nlp.make_doc(text) for text in texts]
+    seconds = {"make_doc": time.perf_counter() - t0}
+    for name, proc in nlp.pipeline:
+        t0 = time.perf_counter()
+        if hasattr(proc, "pipe"):
+            docs = list(proc.pipe(docs, batch_size=nlp.batch_size))
+        else:
+            docs = [proc(doc) for doc in docs]
+        seconds[name] = time.perf_counter() - t0
+    return {"components": seconds}
+
+
+def component_table(found: dict[str, dict]) -> list[tuple]:
+    """One row per component, one column per precision; the total last."""
+    names = list(next(iter(found.values())))
+    rows = [(n, *(f"{found[p][n]:.2f}" for p in found)) for n in names]
+    return rows + [("total", *(f"{sum(found[p].values()):.2f}" for p in found))]
+
+
+RUNNERS = {
+    "pipeline": run_pipeline,
+    "export": export_encoder,
+    "hf": run_hf,
+    "components": run_components,
+}
 
 
 def _child(name, args, queue):
@@ -167,6 +203,7 @@ def main(
     repeats: int = typer.Option(1, "--repeats", help="runs of each pipeline row: the fastest"),
     hf: bool = typer.Option(True, "--hf/--no-hf"),
     wheel: Path | None = typer.Option(None, "--wheel", help="report its size"),
+    components: bool = typer.Option(False, "--components", help="seconds per component"),
     output: Path = typer.Option(Path("metrics/speed.json"), "--output"),
 ):
     data = data if data.exists() else fallback
@@ -200,11 +237,19 @@ def main(
         ratios["pipeline auto / hf"] = rows["pipeline auto"]["chars_per_s"] / hf_speed
     for key, value in ratios.items():
         msg.text(f"{key}: {value:.2f}")
+    found = {}
+    for precision in precisions.split(",") if components else []:
+        result = in_child("components", pipeline_path, str(data), limit, threads, precision)
+        found[precision] = result.get("components") or {}
+    if found and all(found.values()):
+        msg.table(component_table(found), header=("seconds in", *found), divider=True)
     sizes = {"wheel_mb": wheel.stat().st_size / 1e6} if wheel and wheel.exists() else {}
     if sizes:
         msg.text(f"wheel {wheel.name}: {sizes['wheel_mb']:.1f} MB")
     output.parent.mkdir(parents=True, exist_ok=True)
     report = {"data": str(data), "threads": threads, "rows": rows, "ratios": ratios, **sizes}
+    if found:
+        report["components_seconds"] = found
     output.write_text(json.dumps(report, indent=2), encoding="utf8")
 
 

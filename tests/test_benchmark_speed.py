@@ -3,6 +3,7 @@
 import importlib
 import json
 
+import spacy
 from spacy.tokens import DocBin
 
 from .conftest import ROOT
@@ -28,14 +29,22 @@ def test_one_row_per_precision_with_its_speed_and_scores(saved, tmp_path, monkey
         hf=False,
         wheel=None,
         output=out,
+        components=True,
     )
-    rows = json.loads(out.read_text(encoding="utf8"))["rows"]
+    report = json.loads(out.read_text(encoding="utf8"))
+    rows = report["rows"]
     assert list(rows) == ["pipeline fp32", "pipeline int8"]
     for name, row in rows.items():
         assert row["docs"] == 9 and row["chars_per_s"] > 0, row
         assert row["precision"] == name.split()[-1]
         assert row["official_f"] > 0.9  # the learnt docs, at either precision
         assert row["runs_chars_per_s"] == [row["chars_per_s"]]
+    # where the time goes: make_doc, then every component of the pipeline, at each precision
+    spent = report["components_seconds"]
+    assert list(spent) == ["fp32", "int8"]
+    for seconds in spent.values():
+        assert list(seconds) == ["make_doc", *spacy.load(saved).pipe_names]
+        assert all(s >= 0 for s in seconds.values()) and seconds["transformer"] > 0
 
 
 def test_repeats_keep_the_fastest_run_and_list_every_run(monkeypatch):
