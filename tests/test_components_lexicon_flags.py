@@ -1,5 +1,6 @@
 """The span head's lexicon features (zh_medner/components/lexicon_flags.py)."""
 
+import pickle
 import random
 
 import numpy
@@ -114,3 +115,13 @@ def test_prefix_hashes_give_each_window_the_hash_of_its_ids(n):
     ids = numpy.random.default_rng(n).integers(0, 2**64 - 1, 300, dtype=numpy.uint64)
     expected = window_hashes(sliding_window_view(ids, n))
     assert (PrefixHashes(ids).windows(n) == expected).all()
+
+
+def test_the_layer_pickles_for_spawned_workers_and_flags_the_same_after():
+    # nlp.pipe(n_process=N) with spawned workers (macOS, Windows) pickles the pipeline
+    layer = layer_with({"DRU": ["阿莫西林"], "SYM": ["头痛"]})
+    doc = blank().make_doc("服阿莫西林头痛")
+    (before,) = layer.predict([doc])
+    copied = pickle.loads(pickle.dumps(layer))
+    (after,) = copied.predict([doc])
+    assert (after == before).all() and after.sum() == 6

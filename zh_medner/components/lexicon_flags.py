@@ -126,18 +126,37 @@ def batch_flags(table: TermTable, docs: list[Doc]) -> list[numpy.ndarray]:
 def build_lexicon_flags(max_length: int = 16) -> Model[list[Doc], list[Floats2d]]:
     """B/M/E flags per token for each lexicon type (terms of 2 to `max_length` characters).
     No weights; the terms are set at initialize and saved with the model."""
-    cache: dict = {}  # the table of the terms dict it was built from
-
-    def forward(model: Model, docs: list[Doc], is_train: bool):
-        terms = model.attrs["terms"]
-        if cache.get("source") is not terms:
-            cache.update(source=terms, table=TermTable(terms, max_length))
-        out = [model.ops.asarray2f(f) for f in batch_flags(cache["table"], docs)]
-        return out, lambda d_out: []
-
     return Model(
-        "lexicon_flags", forward, attrs={"terms": {}, "max_length": max_length}, dims={"nO": None}
+        "lexicon_flags",
+        FlagsForward(max_length),
+        attrs={"terms": {}, "max_length": max_length},
+        dims={"nO": None},
     )
+
+
+class FlagsForward:
+    """The layer's forward, with the term table of the terms dict it was built from. A class
+    at module level, not a closure: spawned workers of nlp.pipe(n_process=N) (macOS, Windows,
+    or a spawned parent) get the pipeline pickled; the table is built again there."""
+
+    def __init__(self, max_length: int):
+        self.max_length = max_length
+        self.source: dict | None = None
+        self.table: TermTable | None = None
+
+    def __call__(self, model: Model, docs: list[Doc], is_train: bool):
+        terms = model.attrs["terms"]
+        if self.source is not terms:
+            self.source, self.table = terms, TermTable(terms, self.max_length)
+        out = [model.ops.asarray2f(f) for f in batch_flags(self.table, docs)]
+        return out, _no_gradient
+
+    def __getstate__(self) -> dict:
+        return {"max_length": self.max_length, "source": None, "table": None}
+
+
+def _no_gradient(d_out) -> list:
+    return []
 
 
 def set_lexicon(model: Model, lexicon: dict | None) -> None:
