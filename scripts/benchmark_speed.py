@@ -30,6 +30,7 @@ import typer
 from wasabi import msg
 
 WINDOW, STRIDE = 128, 112  # the pipeline's strided_spans
+EXIT_WAIT_S = 30  # how long a child may take to exit after sending its result
 
 
 def _peak_rss_mb() -> float:
@@ -50,6 +51,10 @@ def run_pipeline(model: str, data: str, limit: int, threads: int, precision: str
     from zh_medner.evaluation.ner import evaluate_ner
 
     torch.set_num_threads(1 if procs > 1 else threads)
+    if procs > 1 and "fork" in mp.get_all_start_methods():
+        # this child was spawned, and its workers would be too: fork them, as nlp.pipe does
+        # for a user on Linux
+        mp.set_start_method("fork", force=True)
     t0 = time.perf_counter()
     config = {"components.transformer.model.precision": precision} if precision else {}
     nlp = spacy.load(model, config=config)
@@ -159,7 +164,12 @@ def in_child(name: str, *args) -> dict:
     proc = ctx.Process(target=_child, args=(name, args, queue))
     proc.start()
     result = queue.get()
-    proc.join()
+    # a child whose nlp.pipe(n_process=N) failed can hang at exit, flushing its queues to
+    # workers that never started: its result (the error) is in, so it is stopped
+    proc.join(timeout=EXIT_WAIT_S)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join()
     if "seconds" in result:
         result["chars_per_s"] = result["chars"] / result["seconds"]
         result["docs_per_s"] = result["docs"] / result["seconds"]
