@@ -22,6 +22,7 @@ import json
 import multiprocessing as mp
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,9 +52,9 @@ def run_pipeline(model: str, data: str, limit: int, threads: int, precision: str
     from zh_medner.evaluation.ner import evaluate_ner
 
     torch.set_num_threads(1 if procs > 1 else threads)
-    if procs > 1 and "fork" in mp.get_all_start_methods():
+    if procs > 1 and sys.platform.startswith("linux"):
         # this child was spawned, and its workers would be too: fork them, as nlp.pipe does
-        # for a user on Linux
+        # for a user on Linux (Python 3.11-3.13's default there)
         mp.set_start_method("fork", force=True)
     t0 = time.perf_counter()
     config = {"components.transformer.model.precision": precision} if precision else {}
@@ -250,6 +251,8 @@ def main(
     found = {}
     for precision in precisions.split(",") if components else []:
         result = in_child("components", pipeline_path, str(data), limit, threads, precision)
+        if "error" in result:
+            msg.warn(f"components at {precision}: {result['error']}")
         found[precision] = result.get("components") or {}
     if found and all(found.values()):
         msg.table(component_table(found), header=("seconds in", *found), divider=True)

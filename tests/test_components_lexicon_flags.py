@@ -14,6 +14,7 @@ from zh_medner.components.lexicon_flags import (
     window_hashes,
 )
 
+from .serving_pipeline import small_pipeline
 from .test_components_span_head import blank
 
 
@@ -125,3 +126,12 @@ def test_the_layer_pickles_for_spawned_workers_and_flags_the_same_after():
     copied = pickle.loads(pickle.dumps(layer))
     (after,) = copied.predict([doc])
     assert (after == before).all() and after.sum() == 6
+
+
+def test_a_pipeline_with_lexicon_flags_and_context_pickles_whole():
+    nlp = small_pipeline()
+    text = "患者否认高血压，予阿莫西林胶囊口服，头痛。"
+    before = [(e.start_char, e.end_char, e.label_, e._.negated) for e in nlp(text).ents]
+    copied = pickle.loads(pickle.dumps(nlp))
+    after = [(e.start_char, e.end_char, e.label_, e._.negated) for e in copied(text).ents]
+    assert after == before and before

@@ -318,3 +318,14 @@ def test_line_break_and_space_are_read_from_the_config_at_load_and_checked(saved
     assert read("发热\n咳嗽 头痛") == "发热\n咳嗽 头痛"
     with pytest.raises(ValueError, match="one character"):
         with_transformer(encoder, line_break="<br>")
+
+
+def test_the_pipeline_pickles_after_an_int8_prediction_for_spawned_workers(saved):
+    """nlp.pipe(n_process=N) pickles the components for spawned workers (macOS, Windows): the
+    ONNX Runtime session made by a first prediction cannot be, and is made again there."""
+    nlp = spacy.load(saved, config={"components.transformer.model.precision": "int8"})
+    reference = spans(nlp)
+    assert encoder_shim(nlp)._session is not None
+    copied = pickle.loads(pickle.dumps(nlp))
+    assert encoder_shim(copied)._session is None
+    assert spans(copied) == reference and encoder_shim(copied)._session is not None

@@ -62,7 +62,7 @@ class GlobalPointer(nn.Module):
     @staticmethod
     def rotary(x, table):
         """Each pair (even, odd) of x rotated by its position's angle: one complex product,
-        7x faster than rotating the halves and stacking them (the same numbers)."""
+        7x faster than rotating the halves and stacking them (equal up to float rounding)."""
         pairs = torch.view_as_complex(x.unflatten(-1, (-1, 2)))
         return torch.view_as_real(pairs * table).flatten(-2)
 
@@ -91,8 +91,8 @@ class GlobalPointer(nn.Module):
         L = self.max_length
         bias = (self.bias(X) / 2).transpose(1, 2)  # [b, 2T, n]
         start, end = bias[:, 0::2], bias[:, 1::2]  # [b, T, n]
-        # [b, T, n, L]: (t, i, d) reads end[t, i + d] (0 past the end). Summed in the output's
-        # own layout, with the mask in place: 15-20% faster than a permuted band.
+        # [b, T, n, L]: (t, i, d) reads end[t, i + d] (0 past the end). Summed from [b, T, n]
+        # rows, not a permuted [b, n, L, T] band, with the mask in place: 15-20% faster.
         end = nn.functional.pad(end, (0, L - 1)).unfold(2, L, 1)
         logits = end + scores[:, None]
         logits += start[..., None]

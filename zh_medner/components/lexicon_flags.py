@@ -10,12 +10,10 @@ the doc's end crashed the span head (an IndexError on a note with a blank line).
 A batch is matched at once, one vectorised pass per term length over the ORTH ids of all its
 docs: the polynomial hash of each window (from prefix sums, `PrefixHashes`) looked up among the
 hashes of the terms of that length, and each hit checked id by id (no false match even on a
-hash collision). Over the 5,000 CMeEE dev records, batches of 512, quiet cores: 0.5-0.6 s
-against 1.3 s for the per-character dictionary walk it replaces, with the same flags; the
-prefix sums took another 20% off (2,000 records in the span head's chunks of 16: 0.24 ->
-0.19 s), which leaves the binary search of the term tables two thirds of the time.
-pyahocorasick was no faster and one more dependency for the wheel; spaCy's PhraseMatcher
-matched as fast but took 4 s to build from the lexicon's 55,000 terms at load.
+hash collision): faster than the per-character dictionary walk it replaces, with the same
+flags (docs/results.md has the timings). pyahocorasick was no faster and one more dependency
+for the wheel; spaCy's PhraseMatcher matched as fast but took 4 s to build from the lexicon's
+55,000 terms at load.
 
 This file is shipped in the wheel (`spacy package --code`): it imports nothing from `zh_medner`.
 """

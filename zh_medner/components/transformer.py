@@ -249,6 +249,13 @@ class ZhHFShim(HFShim):
 
     # ------------------------------------------------------------ serialisation
 
+    def __getstate__(self) -> dict:
+        """For pickling (spawned workers of nlp.pipe(n_process=N) get the pipeline pickled):
+        the ONNX Runtime session cannot be, so it and the bf16 copy are made again there."""
+        state = self.__dict__.copy()
+        state.update(_session=None, _session_pid=None, _bf16=None)
+        return state
+
     def to_bytes(self):
         msg = srsly.msgpack_loads(super().to_bytes())
         if self._hfmodel.transformer is not None:
