@@ -45,8 +45,15 @@ def _gold(nlp, data: str, limit: int):
     return docs[:limit] if limit else docs
 
 
-def run_pipeline(model: str, data: str, limit: int, threads: int, precision: str, procs: int):
+def _load(model: str, precision: str | None):
+    """The pipeline with its encoder at `precision` (None: the pipeline's own setting)."""
     import spacy
+
+    config = {"components.transformer.model.precision": precision} if precision else {}
+    return spacy.load(model, config=config)
+
+
+def run_pipeline(model: str, data: str, limit: int, threads: int, precision: str, procs: int):
     import torch
 
     from zh_medner.evaluation.ner import evaluate_ner
@@ -57,8 +64,7 @@ def run_pipeline(model: str, data: str, limit: int, threads: int, precision: str
         # for a user on Linux (Python 3.11-3.13's default there)
         mp.set_start_method("fork", force=True)
     t0 = time.perf_counter()
-    config = {"components.transformer.model.precision": precision} if precision else {}
-    nlp = spacy.load(model, config=config)
+    nlp = _load(model, precision)
     load = time.perf_counter() - t0
     shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
     gold = _gold(nlp, data, limit)
@@ -115,12 +121,10 @@ def run_hf(hf_dir: str, data: str, limit: int, threads: int, *_):
 
 def run_components(model: str, data: str, limit: int, threads: int, precision: str):
     """Seconds in each component over the records in order, one component at a time."""
-    import spacy
     import torch
 
     torch.set_num_threads(threads)
-    config = {"components.transformer.model.precision": precision}
-    nlp = spacy.load(model, config=config)
+    nlp = _load(model, precision)
     texts = [d.text for d in _gold(nlp, data, limit)]
     t0 = time.perf_counter()
     docs = [nlp.make_doc(text) for text in texts]
@@ -133,6 +137,19 @@ def run_components(model: str, data: str, limit: int, threads: int, precision: s
             docs = [proc(doc) for doc in docs]
         seconds[name] = time.perf_counter() - t0
     return {"components": seconds}
+
+
+def measure_components(pipeline_path: str, data: str, limit: int, threads: int, precisions):
+    """{precision: {component: seconds}}, each precision in its own process; printed."""
+    found = {}
+    for precision in precisions:
+        result = in_child("components", pipeline_path, data, limit, threads, precision)
+        if "error" in result:
+            msg.warn(f"components at {precision}: {result['error']}")
+        found[precision] = result.get("components") or {}
+    if found and all(found.values()):
+        msg.table(component_table(found), header=("seconds in", *found), divider=True)
+    return found
 
 
 def component_table(found: dict[str, dict]) -> list[tuple]:
@@ -203,6 +220,19 @@ def table(rows: dict) -> list[tuple]:
     return out
 
 
+def speed_ratios(rows: dict) -> dict[str, float]:
+    """Each row's chars/s over the fp32 pipeline's, and the default's over transformers'."""
+    ratios = {}
+    base = rows.get("pipeline fp32", {}).get("chars_per_s")
+    for name, r in rows.items():
+        if base and "chars_per_s" in r:
+            ratios[f"{name} / pipeline fp32"] = r["chars_per_s"] / base
+    hf_speed = rows.get("hf token-classification", {}).get("chars_per_s")
+    if hf_speed and "chars_per_s" in rows.get("pipeline auto", {}):
+        ratios["pipeline auto / hf"] = rows["pipeline auto"]["chars_per_s"] / hf_speed
+    return ratios
+
+
 def main(
     pipeline_path: str = typer.Option("pipelines/medner_trf", "--pipeline"),
     data: Path = typer.Option(Path("corpus/cmeee/dev.spacy"), "--data", help="gold DocBin"),
@@ -238,24 +268,12 @@ def main(
     header = ("run", "precision", "chars/s", "docs/s", "peak RSS MB", "load s", "official F1",
               "flat F1", "note")  # fmt: skip
     msg.table(table(rows), header=header, divider=True)
-    ratios = {}
-    base = rows.get("pipeline fp32", {}).get("chars_per_s")
-    for name, r in rows.items():
-        if base and "chars_per_s" in r:
-            ratios[f"{name} / pipeline fp32"] = r["chars_per_s"] / base
-    hf_speed = rows.get("hf token-classification", {}).get("chars_per_s")
-    if hf_speed and "chars_per_s" in rows.get("pipeline auto", {}):
-        ratios["pipeline auto / hf"] = rows["pipeline auto"]["chars_per_s"] / hf_speed
+    ratios = speed_ratios(rows)
     for key, value in ratios.items():
         msg.text(f"{key}: {value:.2f}")
     found = {}
-    for precision in precisions.split(",") if components else []:
-        result = in_child("components", pipeline_path, str(data), limit, threads, precision)
-        if "error" in result:
-            msg.warn(f"components at {precision}: {result['error']}")
-        found[precision] = result.get("components") or {}
-    if found and all(found.values()):
-        msg.table(component_table(found), header=("seconds in", *found), divider=True)
+    if components:
+        found = measure_components(pipeline_path, str(data), limit, threads, precisions.split(","))
     sizes = {"wheel_mb": wheel.stat().st_size / 1e6} if wheel and wheel.exists() else {}
     if sizes:
         msg.text(f"wheel {wheel.name}: {sizes['wheel_mb']:.1f} MB")

@@ -126,7 +126,7 @@ def build_lexicon_flags(max_length: int = 16) -> Model[list[Doc], list[Floats2d]
     No weights; the terms are set at initialize and saved with the model."""
     return Model(
         "lexicon_flags",
-        FlagsForward(max_length),
+        FlagsForward(),
         attrs={"terms": {}, "max_length": max_length},
         dims={"nO": None},
     )
@@ -137,20 +137,19 @@ class FlagsForward:
     at module level, not a closure: spawned workers of nlp.pipe(n_process=N) (macOS, Windows,
     or a spawned parent) get the pipeline pickled; the table is built again there."""
 
-    def __init__(self, max_length: int):
-        self.max_length = max_length
+    def __init__(self):
         self.source: dict | None = None
         self.table: TermTable | None = None
 
     def __call__(self, model: Model, docs: list[Doc], is_train: bool):
         terms = model.attrs["terms"]
         if self.source is not terms:
-            self.source, self.table = terms, TermTable(terms, self.max_length)
+            self.source, self.table = terms, TermTable(terms, model.attrs["max_length"])
         out = [model.ops.asarray2f(f) for f in batch_flags(self.table, docs)]
         return out, _no_gradient
 
     def __getstate__(self) -> dict:
-        return {"max_length": self.max_length, "source": None, "table": None}
+        return {"source": None, "table": None}
 
 
 def _no_gradient(d_out) -> list:
