@@ -118,7 +118,8 @@ def model_card(
     data = "\n".join(f"- `{s.path}` (sampling weight {s.weight:g})" for s in sources)
     return f"""# {output.name}: a small Chinese character {recipe.arch} encoder for medical text
 
-Pretrained by zh-medner (`spacy project run pretrain-encoder`, `scripts/pretrain_encoder.py`) with a
+Pretrained by zh-medner (`scripts/pretrain_encoder.py`: `spacy project run pretrain-encoder`, and
+`pretrain-encoder-continue` for a stage that continues another encoder) with a
 masked-LM objective. Status: **{state}**. Load it with `AutoModelForMaskedLM` (the masked-LM head is
 kept) or as the encoder of the spaCy pipeline (`--vars.encoder {output}`).
 

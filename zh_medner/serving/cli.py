@@ -248,7 +248,8 @@ def export(
     pipeline: Path = typer.Argument(..., help="Pipeline folder (pipelines/medner_trf)"),
 ):
     """Add an int8 copy of PIPELINE's encoder (ONNX Runtime dynamic quantisation) to its
-    transformer file, in place. precision "auto" runs it where the CPU has VNNI; "int8" always.
+    transformer file, in place. precision "auto" runs it where the CPU has VNNI or AVX2 and no
+    fast bf16; "int8" always.
     """
     from ..encoder.quantize import QuantizeError, add_int8_encoder
 
