@@ -45,6 +45,9 @@ def test_one_row_per_precision_with_its_speed_and_scores(saved, tmp_path, monkey
     for seconds in spent.values():
         assert list(seconds) == ["make_doc", *spacy.load(saved).pipe_names]
         assert all(s >= 0 for s in seconds.values()) and seconds["transformer"] > 0
+    # the encoder's forward: a part of the transformer component's time, at each precision
+    for precision, forward in report["encoder_forward_seconds"].items():
+        assert 0 < forward < spent[precision]["transformer"]
 
 
 def test_repeats_keep_the_fastest_run_and_list_every_run(monkeypatch):
