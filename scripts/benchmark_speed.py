@@ -66,7 +66,7 @@ def run_pipeline(model: str, data: str, limit: int, threads: int, precision: str
     t0 = time.perf_counter()
     nlp = _load(model, precision)
     load = time.perf_counter() - t0
-    shim = nlp.get_pipe("transformer").model.layers[0].shims[0]
+    shim = _encoder_shim(nlp)
     gold = _gold(nlp, data, limit)
     scores = evaluate_ner(nlp, gold, n_process=procs)
     return {
@@ -140,28 +140,28 @@ def run_components(model: str, data: str, limit: int, threads: int, precision: s
     return {"components": seconds, "encoder_forward": encoder["seconds"]}
 
 
+def _encoder_shim(nlp):
+    """The transformer component's encoder shim (ZhHFShim): its precision and its forward."""
+    return nlp.get_pipe("transformer").model.layers[0].shims[0]
+
+
 def _time_encoder_forward(nlp) -> dict:
     """Count the seconds spent in the encoder's forward (the shim's `_forward`: the part of the
     transformer component that the precision changes; the rest is tokenising and aligning).
     Wraps this process's pipeline only."""
     spent = {"seconds": 0.0}
-    for _, proc in nlp.pipeline:
-        for node in proc.model.walk() if hasattr(proc, "model") else ():
-            for shim in node.shims:
-                if callable(getattr(shim, "_forward", None)):
-                    shim._forward = _timed(shim._forward, spent)
-    return spent
+    shim = _encoder_shim(nlp)
+    forward = shim._forward
 
-
-def _timed(func, spent: dict):
     def timed(*args, **kwargs):
         t0 = time.perf_counter()
         try:
-            return func(*args, **kwargs)
+            return forward(*args, **kwargs)
         finally:
             spent["seconds"] += time.perf_counter() - t0
 
-    return timed
+    shim._forward = timed
+    return spent
 
 
 def measure_components(pipeline_path: str, data: str, limit: int, threads: int, precisions):
