@@ -55,10 +55,13 @@ def main(
         False, "--overwrite", help="replace an existing OUTPUT when the new run ends"
     ),
     init_from: Path | None = typer.Option(
-        None, "--init-from", help="continue pretraining a local masked-LM folder (BERT or RoFormer)"
+        None, "--init-from", help="continue pretraining a local masked-LM folder"
     ),
     arch: str | None = typer.Option(
-        None, "--arch", help="bert (learned positions), megatron-bert (pre-LN) or roformer (rotary)"
+        None,
+        "--arch",
+        help="bert (learned positions), megatron-bert (pre-LN), roformer (rotary) or "
+        "modernbert (rotary, pre-LN, GLU, no biases)",
     ),
     layers: int | None = typer.Option(None, "--layers", help=RECIPE_HELP),
     hidden: int | None = typer.Option(None, "--hidden", help=RECIPE_HELP),

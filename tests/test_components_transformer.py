@@ -45,8 +45,7 @@ def with_transformer(encoder, **model):
     return nlp
 
 
-@pytest.fixture(scope="module")
-def saved(encoder, tmp_path_factory):
+def learnt_pipeline(encoder, path):
     """A transformer + span head that has learnt the gold docs by heart, saved with int8."""
     nlp = with_transformer(encoder, precision="fp32")
     nlp.add_pipe("span_head", config={"model": {"max_length": 8, "tok2vec": LISTENER}})
@@ -54,10 +53,14 @@ def saved(encoder, tmp_path_factory):
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(80):
         nlp.update(examples, sgd=optimizer, drop=0.0)
-    path = tmp_path_factory.mktemp("pipeline") / "nlp"
     nlp.to_disk(path)
     assert add_int8_encoder(path)["min_cosine"] > 0.99  # the encoder in eval mode, no dropout
     return path
+
+
+@pytest.fixture(scope="module")
+def saved(encoder, tmp_path_factory):
+    return learnt_pipeline(encoder, tmp_path_factory.mktemp("pipeline") / "nlp")
 
 
 def spans(nlp):
@@ -94,6 +97,21 @@ def test_each_precision_loads_from_a_saved_pipeline_and_finds_the_fp32_spans(sav
     assert nlp.config["components"]["transformer"]["model"]["precision"] == name
     assert any(reference)
     assert spans(nlp) == reference
+
+
+def test_a_modernbert_encoder_finds_the_fp32_spans_in_every_precision(tmp_path):
+    """The pretraining's other architecture (pre-LN, GLU, no biases, no token type ids) trains,
+    saves, exports to int8 and predicts the same spans in each precision."""
+    encoder = tmp_path / "enc"
+    build_random_encoder(
+        encoder, seed=1, hidden=32, layers=1, heads=1, intermediate=64, arch="modernbert"
+    )
+    path = learnt_pipeline(encoder, tmp_path / "nlp")
+    reference = spans(spacy.load(path, config={"components.transformer.model.precision": "fp32"}))
+    assert any(reference)
+    for name in ("bf16", "int8"):
+        nlp = spacy.load(path, config={"components.transformer.model.precision": name})
+        assert spans(nlp) == reference, name
 
 
 def test_auto_and_bf16_fall_back_to_fp32_on_a_cpu_without_the_features(saved, monkeypatch):

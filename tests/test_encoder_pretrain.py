@@ -95,6 +95,28 @@ def test_folder_loads_with_transformers_and_spacy_transformers(trained):
     assert nlp("患者发热三天")._.trf_data.model_output.last_hidden_state.shape[-1] == 32
 
 
+def test_a_modernbert_recipe_learns_and_its_tokenizer_gives_what_its_model_takes(
+    text_file, tmp_path
+):
+    """The "cramming" shape (ModernBERT: pre-LN, GLU, no biases): it trains, loads with
+    transformers, and its tokenizer gives no token type ids, which ModernBERT's forward lacks."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    out = tmp_path / "modernbert"
+    recipe = with_overrides(TINY, arch="modernbert", mask_prob=0.25, train_dropout=0.0)
+    progress = pretrain(
+        [TextSource(text_file)], out, 0.1, recipe, cache_dir=tmp_path / "cache",
+        checkpoint_minutes=0.03, threads=1, log=lambda m: None, progress_bar=False,
+    )  # fmt: skip
+    losses = [h["loss"] for h in progress.history if h["loss"] is not None]
+    assert len(losses) >= 2 and losses[-1] < losses[0]
+    model = AutoModelForMaskedLM.from_pretrained(out)
+    assert model.config.model_type == "modernbert" and not model.config.mlp_bias
+    batch = AutoTokenizer.from_pretrained(out)(["患者发热三天"], return_tensors="pt")
+    assert sorted(batch) == ["attention_mask", "input_ids"]
+    assert model(**batch).logits.shape[-1] == model.config.vocab_size
+
+
 def test_resume_continues_from_the_checkpoint(trained, text_file):
     out, before = trained
     after = pretrain(

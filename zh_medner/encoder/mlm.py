@@ -19,8 +19,54 @@ def masked_lm_loss(model, inputs, labels):
 
     hidden = model.base_model(input_ids=inputs).last_hidden_state
     where = labels != IGNORE
-    logits = model.cls(hidden[where])
+    logits = mlm_head(model)(hidden[where])
     return F.cross_entropy(logits.float(), labels[where]), logits, labels[where]
+
+
+def mlm_head(model):
+    """The masked-LM head of a model: BERT and RoFormer keep it in `cls`, ModernBERT in `head`
+    (transform and norm) and `decoder` (the vocabulary projection)."""
+    if hasattr(model, "cls"):
+        return model.cls
+    return lambda hidden: model.decoder(model.head(hidden))
+
+
+# ModernBERT as the "cramming" recipe shapes a small encoder for a short budget: pre-LayerNorm,
+# no biases, a GLU feed-forward, no dropout, global attention in every layer (the windows are
+# short, so local attention would save nothing).
+MODERNBERT = {
+    "global_attn_every_n_layers": 1,
+    "attention_bias": False,
+    "mlp_bias": False,
+    "norm_bias": False,
+    "attention_dropout": 0.0,
+    "mlp_dropout": 0.0,
+    "embedding_dropout": 0.0,
+    "reference_compile": False,
+    "global_rope_theta": 10000.0,
+}
+
+
+def model_config(recipe: Recipe, vocab_size: int):
+    """The Hugging Face config of a new model of the recipe's shape."""
+    from transformers import AutoConfig
+
+    from .vocab import CLS, PAD, SEP
+
+    extra = {}
+    if recipe.arch == "modernbert":
+        ids = {"pad_token_id": PAD, "cls_token_id": CLS, "sep_token_id": SEP}
+        extra = {**MODERNBERT, **ids, "bos_token_id": CLS, "eos_token_id": SEP}
+    return AutoConfig.for_model(
+        recipe.arch,
+        vocab_size=vocab_size,
+        hidden_size=recipe.hidden,
+        num_hidden_layers=recipe.layers,
+        num_attention_heads=recipe.heads,
+        intermediate_size=recipe.intermediate,
+        max_position_embeddings=512,
+        **extra,
+    )
 
 
 def training_precision(recipe: Recipe, device: str) -> str:
@@ -75,17 +121,9 @@ def set_dropout(model, p: float | None) -> None:
 def new_model(recipe: Recipe, vocab_size: int, streams, threads: int, log):
     """A new masked-LM model of the recipe's shape; word2vec input embeddings if it says so."""
     import torch
-    from transformers import AutoConfig, AutoModelForMaskedLM
+    from transformers import AutoModelForMaskedLM
 
-    config = AutoConfig.for_model(
-        recipe.arch,
-        vocab_size=vocab_size,
-        hidden_size=recipe.hidden,
-        num_hidden_layers=recipe.layers,
-        num_attention_heads=recipe.heads,
-        intermediate_size=recipe.intermediate,
-        max_position_embeddings=512,
-    )
+    config = model_config(recipe, vocab_size)
     torch.manual_seed(recipe.seed)
     model = AutoModelForMaskedLM.from_config(config)
     if recipe.word2vec:
@@ -96,7 +134,7 @@ def new_model(recipe: Recipe, vocab_size: int, streams, threads: int, log):
             streams.train, vocab_size, recipe.hidden, config.initializer_range, recipe.seed, threads
         )
         with torch.no_grad():
-            model.base_model.embeddings.word_embeddings.weight.copy_(torch.from_numpy(vectors))
+            model.get_input_embeddings().weight.copy_(torch.from_numpy(vectors))
         log(f"word2vec input embeddings ({time.time() - t0:.0f} s)")
     return model
 

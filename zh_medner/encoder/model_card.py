@@ -31,6 +31,12 @@ def _terms(sources: Sequence[TextSource]) -> str:
     return ""
 
 
+SHAPE_NOTES = {
+    "roformer": " (rotary positions)",
+    "modernbert": " (rotary positions, pre-LayerNorm, GLU, no biases, no dropout)",
+}
+
+
 def _facts(recipe: Recipe, progress: Progress, init_from) -> list[tuple[str, str]]:
     last = progress.history[-1] if progress.history else {}
     if init_from:
@@ -44,7 +50,7 @@ def _facts(recipe: Recipe, progress: Progress, init_from) -> list[tuple[str, str
         (
             "shape",
             f"{recipe.arch}, {recipe.layers} layers x {recipe.hidden} hidden, "
-            f"{recipe.heads} heads, FFN {recipe.intermediate}",
+            f"{recipe.heads} heads, FFN {recipe.intermediate}{SHAPE_NOTES.get(recipe.arch, '')}",
         ),
         ("start", start),
         ("masking", f"{masking}, {recipe.mask_prob:.0%}, 80/10/10, new masks every batch"),
@@ -165,7 +171,7 @@ def export(
     `fp16` halves the file (the weights load back as float32: the config keeps float32)."""
     folder = folder or output
     folder.mkdir(parents=True, exist_ok=True)
-    save_tokenizer(vocab, folder)
+    save_tokenizer(vocab, folder, model.config)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}

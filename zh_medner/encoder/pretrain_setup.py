@@ -30,7 +30,7 @@ from .check import check_encoder
 from .text import PretrainTextError
 
 CHECKPOINT = "checkpoint/state.pt"
-ARCHITECTURES = ("bert", "megatron-bert", "roformer")
+ARCHITECTURES = ("bert", "megatron-bert", "roformer", "modernbert")
 PRECISIONS = ("fp32", "bf16", "auto")
 STATE_KEYS = ("model", "optimizer", "recipe", "progress")
 

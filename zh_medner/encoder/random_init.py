@@ -13,15 +13,20 @@ def build_random_encoder(
     heads: int = 2,
     intermediate: int = 512,
     like: Path | None = None,
+    arch: str = "bert",
 ) -> None:
     """Save a randomly initialised encoder (HF format, masked-LM head included).
 
-    Without `like`: a BERT over every CJK character (the fast stand-in). With `like`: the same
-    architecture, configuration and vocabulary as that encoder folder, with random weights: the
-    twin that shows what pretraining bought.
+    Without `like`: a model of `arch` over every CJK character (BERT: the fast stand-in; or any
+    architecture the pretraining recipe knows). With `like`: the same architecture,
+    configuration and vocabulary as that encoder folder, with random weights: the twin that
+    shows what pretraining bought.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForMaskedLM, BertConfig
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    from .mlm import model_config
+    from .recipe import Recipe
 
     output_dir.mkdir(parents=True, exist_ok=True)
     if like is not None:
@@ -29,15 +34,11 @@ def build_random_encoder(
         config = AutoConfig.from_pretrained(str(like))
     else:
         vocab = char_vocab()
-        config = BertConfig(
-            vocab_size=len(vocab),
-            hidden_size=hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            intermediate_size=intermediate,
-            max_position_embeddings=512,
+        recipe = Recipe(
+            arch=arch, layers=layers, hidden=hidden, heads=heads, intermediate=intermediate
         )
-    save_tokenizer(vocab, output_dir)
+        config = model_config(recipe, len(vocab))
+    save_tokenizer(vocab, output_dir, config)
     torch.manual_seed(seed)
     AutoModelForMaskedLM.from_config(config).save_pretrained(
         str(output_dir), safe_serialization=True

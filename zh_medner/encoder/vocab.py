@@ -53,15 +53,25 @@ def count_chars(lines: Iterable[str]) -> Counter:
     return counts
 
 
-def save_tokenizer(vocab: list[str], output_dir: Path):
-    """Write vocab.txt and the fast tokenizer files; return the tokenizer."""
+def input_names(config) -> list[str]:
+    """What the tokenizer should give a model of this config: BERT-like models take token type
+    ids, ModernBERT's forward has no such argument."""
+    if getattr(config, "type_vocab_size", 0):
+        return ["input_ids", "token_type_ids", "attention_mask"]
+    return ["input_ids", "attention_mask"]
+
+
+def save_tokenizer(vocab: list[str], output_dir: Path, config=None):
+    """Write vocab.txt and the fast tokenizer files, for a model of `config` (None: BERT-like);
+    return the tokenizer."""
     from transformers import BertTokenizerFast
 
+    names = {} if config is None else {"model_input_names": input_names(config)}
     output_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = output_dir / "vocab.txt"
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf8")
     tokenizer = BertTokenizerFast(
-        vocab_file=str(vocab_file), do_lower_case=True, tokenize_chinese_chars=True
+        vocab_file=str(vocab_file), do_lower_case=True, tokenize_chinese_chars=True, **names
     )
     tokenizer.save_pretrained(str(output_dir))
     return tokenizer
