@@ -8,6 +8,7 @@ matrix in a small model, and the other positions carry no loss.
 import time
 
 from ..components.precision import autocast, resolve_precision
+from .architectures import model_config
 from .masking import IGNORE
 from .recipe import Recipe
 from .text import PretrainTextError
@@ -29,44 +30,6 @@ def mlm_head(model):
     if hasattr(model, "cls"):
         return model.cls
     return lambda hidden: model.decoder(model.head(hidden))
-
-
-# ModernBERT as the "cramming" recipe shapes a small encoder for a short budget: pre-LayerNorm,
-# no biases, a GLU feed-forward, no dropout, global attention in every layer (the windows are
-# short, so local attention would save nothing).
-MODERNBERT = {
-    "global_attn_every_n_layers": 1,
-    "attention_bias": False,
-    "mlp_bias": False,
-    "norm_bias": False,
-    "attention_dropout": 0.0,
-    "mlp_dropout": 0.0,
-    "embedding_dropout": 0.0,
-    "reference_compile": False,
-    "global_rope_theta": 10000.0,
-}
-
-
-def model_config(recipe: Recipe, vocab_size: int):
-    """The Hugging Face config of a new model of the recipe's shape."""
-    from transformers import AutoConfig
-
-    from .vocab import CLS, PAD, SEP
-
-    extra = {}
-    if recipe.arch == "modernbert":
-        ids = {"pad_token_id": PAD, "cls_token_id": CLS, "sep_token_id": SEP}
-        extra = {**MODERNBERT, **ids, "bos_token_id": CLS, "eos_token_id": SEP}
-    return AutoConfig.for_model(
-        recipe.arch,
-        vocab_size=vocab_size,
-        hidden_size=recipe.hidden,
-        num_hidden_layers=recipe.layers,
-        num_attention_heads=recipe.heads,
-        intermediate_size=recipe.intermediate,
-        max_position_embeddings=512,
-        **extra,
-    )
 
 
 def training_precision(recipe: Recipe, device: str) -> str:
@@ -123,7 +86,9 @@ def new_model(recipe: Recipe, vocab_size: int, streams, threads: int, log):
     import torch
     from transformers import AutoModelForMaskedLM
 
-    config = model_config(recipe, vocab_size)
+    config = model_config(
+        recipe.arch, vocab_size, recipe.layers, recipe.hidden, recipe.heads, recipe.intermediate
+    )
     torch.manual_seed(recipe.seed)
     model = AutoModelForMaskedLM.from_config(config)
     if recipe.word2vec:

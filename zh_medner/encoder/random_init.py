@@ -25,8 +25,7 @@ def build_random_encoder(
     import torch
     from transformers import AutoConfig, AutoModelForMaskedLM
 
-    from .mlm import model_config
-    from .recipe import Recipe
+    from .architectures import model_config
 
     output_dir.mkdir(parents=True, exist_ok=True)
     if like is not None:
@@ -34,10 +33,7 @@ def build_random_encoder(
         config = AutoConfig.from_pretrained(str(like))
     else:
         vocab = char_vocab()
-        recipe = Recipe(
-            arch=arch, layers=layers, hidden=hidden, heads=heads, intermediate=intermediate
-        )
-        config = model_config(recipe, len(vocab))
+        config = model_config(arch, len(vocab), layers, hidden, heads, intermediate)
     save_tokenizer(vocab, output_dir, config)
     torch.manual_seed(seed)
     AutoModelForMaskedLM.from_config(config).save_pretrained(
