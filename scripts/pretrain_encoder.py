@@ -22,6 +22,24 @@ SHARED = Path("../shared/data")
 RECIPE_HELP = "overrides the recipe (default: --recipe's value, else the Recipe default)"
 
 
+def _rewrite_card(output: Path, sources) -> None:
+    """--card-only: the card of a finished folder, written again from its pretraining.json."""
+    if not (output / "pretraining.json").is_file():
+        msg.fail(f"{output}/pretraining.json: no such file: not a pretrained folder", exits=1)
+    rewrite_card(output, sources)
+    msg.good(f"{output}/README.md rewritten")
+
+
+def _recipe(recipe_file: Path | None, overrides: dict, init_from: Path | None) -> Recipe:
+    """--recipe's file (else the Recipe defaults) with every recipe option given on the command
+    line; no word2vec for a model that already has its embeddings (--init-from)."""
+    recipe = with_overrides(
+        read_recipe(recipe_file) if recipe_file else Recipe(),
+        **{k: v for k, v in overrides.items() if k in Recipe.__dataclass_fields__},
+    )
+    return with_overrides(recipe, word2vec=False) if init_from is not None else recipe
+
+
 def main(
     output: Path = typer.Argument(
         ...,
@@ -101,23 +119,13 @@ def main(
     overrides = dict(locals())  # the recipe options given (None: not given)
     sources = [TextSource.parse(t) for t in text]
     if card_only:
-        if not (output / "pretraining.json").is_file():
-            msg.fail(f"{output}/pretraining.json: no such file: not a pretrained folder", exits=1)
-        rewrite_card(output, sources)
-        msg.good(f"{output}/README.md rewritten")
-        return
+        return _rewrite_card(output, sources)
     try:
-        recipe = with_overrides(
-            read_recipe(recipe_file) if recipe_file else Recipe(),
-            **{k: v for k, v in overrides.items() if k in Recipe.__dataclass_fields__},
-        )
-        if init_from is not None:
-            recipe = with_overrides(recipe, word2vec=False)  # the model has its embeddings
         progress = pretrain(
             sources,
             output,
             minutes,
-            recipe,
+            _recipe(recipe_file, overrides, init_from),
             lexicon_files=list(lexicon) + (lexicon_files(lexicon_dir) if lexicon_dir else []),
             cache_dir=cache_dir,
             resume=resume,
