@@ -13,6 +13,7 @@ import typer
 from wasabi import msg
 
 from zh_medner.encoder.masking import lexicon_files
+from zh_medner.encoder.model_card import measure
 from zh_medner.encoder.pretrain import pretrain, rewrite_card
 from zh_medner.encoder.recipe import Recipe, read_recipe, with_overrides
 from zh_medner.encoder.text import TextSource
@@ -104,6 +105,12 @@ def main(
     train_dropout: float | None = typer.Option(
         None, "--train-dropout", help="dropout while pretraining (default: the model's own)"
     ),
+    objective: str | None = typer.Option(
+        None, "--objective", help="mlm (masked characters) or rtd (replaced-token detection)"
+    ),
+    generator: str | None = typer.Option(
+        None, "--generator", help="rtd: the frozen masked-LM folder that proposes replacements"
+    ),
     checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
     checkpoint_dir: Path | None = typer.Option(
         None, "--checkpoint-dir", help="default: OUTPUT/checkpoint"
@@ -140,10 +147,10 @@ def main(
         )
     except PathError as e:  # every refusal, OUTPUT.lock held by another run too
         msg.fail(str(e), exits=1)
-    last = progress.history[-1]
+    key, name = measure(read_recipe(output / "pretraining.json"))
     msg.good(
-        f"{output}: {progress.step:,} steps, {progress.tokens:,} tokens, held-out top-1 "
-        f"{last['heldout_top1']}"
+        f"{output}: {progress.step:,} steps, {progress.tokens:,} tokens, {name} "
+        f"{progress.history[-1].get(key)}"
     )
 
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from zh_medner.encoder import objective as O
 from zh_medner.encoder import pretrain as P
 from zh_medner.encoder import streams as S
 from zh_medner.encoder.text import PretrainTextError, TextSource
@@ -58,14 +59,14 @@ def test_overwrite_replaces_the_output_only_at_the_end_never_after_a_divergence(
 ):
     out, partial = tmp_path / "enc", tmp_path / "enc.partial"
     before = mine(out)
-    real_loss, calls = P.masked_lm_loss, [0]
+    real_loss, calls = O.masked_lm_loss, [0]
 
     def diverging(model, inputs, labels):
         loss, logits, gold = real_loss(model, inputs, labels)
         calls[0] += model.training
         return (loss * float("nan") if calls[0] > 3 and model.training else loss), logits, gold
 
-    monkeypatch.setattr(P, "masked_lm_loss", diverging)
+    monkeypatch.setattr(O, "masked_lm_loss", diverging)
     with pytest.raises(PretrainTextError, match=r"step 3: the loss is nan: training diverged"):
         run(text, out, overwrite=True)
     assert snapshot(out) == before  # the step-0 export went to OUTPUT.partial

@@ -37,8 +37,26 @@ SHAPE_NOTES = {
 }
 
 
+def measure(recipe: Recipe) -> tuple[str, str]:
+    """The held-out measure of the recipe's objective: (history key, its name on the card)."""
+    if recipe.objective == "rtd":
+        return "heldout_rtd_accuracy", "held-out replaced-token accuracy"
+    return "heldout_top1", "held-out masked-character top-1"
+
+
+def _objective(recipe: Recipe) -> tuple[str, str]:
+    if recipe.objective == "rtd":
+        return (
+            "objective",
+            f"replaced-token detection (two-stage ELECTRA): the frozen generator "
+            f"`{recipe.generator}` fills the masked positions; the loss is on every position",
+        )
+    return ("objective", "masked characters, the loss on the masked positions only")
+
+
 def _facts(recipe: Recipe, progress: Progress, init_from) -> list[tuple[str, str]]:
     last = progress.history[-1] if progress.history else {}
+    key, name = measure(recipe)
     if init_from:
         start = f"continued from `{init_from}`"
     else:
@@ -53,6 +71,7 @@ def _facts(recipe: Recipe, progress: Progress, init_from) -> list[tuple[str, str
             f"{recipe.heads} heads, FFN {recipe.intermediate}{SHAPE_NOTES.get(recipe.arch, '')}",
         ),
         ("start", start),
+        _objective(recipe),
         ("masking", f"{masking}, {recipe.mask_prob:.0%}, 80/10/10, new masks every batch"),
         (
             "windows",
@@ -71,10 +90,10 @@ def _facts(recipe: Recipe, progress: Progress, init_from) -> list[tuple[str, str
             f"{progress.seconds / 60:.1f} min in steps, {progress.wall_seconds / 60:.1f} min wall",
         ),
         (
-            "held-out masked-character top-1",
-            f"**{_fmt(last.get('heldout_top1'))}** ({recipe.heldout_percent:g}% of the "
+            name,
+            f"**{_fmt(last.get(key))}** ({recipe.heldout_percent:g}% of the "
             "held-out source's lines, chosen by a seeded line hash, never trained on; 15% single "
-            "characters masked)",
+            "characters masked" + ("; scored at every position)" if key != "heldout_top1" else ")"),
         ),
     ]
 
@@ -116,18 +135,23 @@ def model_card(
     state = "finished" if done else "in progress (a checkpoint; `--resume` continues it)"
     facts = _facts(recipe, progress, init_from)
     table = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in facts)
+    key, name = measure(recipe)
     rows = "\n".join(
         f"| {h['step']:,} | {h['minutes']:.1f} | {h['tokens']:,} | {_fmt(h['loss'])} | "
-        f"{_fmt(h['heldout_top1'])} |"
+        f"{_fmt(h.get(key))} |"
         for h in progress.history
     )
+    if recipe.objective == "rtd":
+        objective, loading = "a replaced-token detection", "`AutoModel` (it has no masked-LM head)"
+    else:
+        objective, loading = "a masked-LM", "`AutoModelForMaskedLM` (the masked-LM head is kept)"
     data = "\n".join(f"- `{s.path}` (sampling weight {s.weight:g})" for s in sources)
     return f"""# {output.name}: a small Chinese character {recipe.arch} encoder for medical text
 
 Pretrained by zh-medner (`scripts/pretrain_encoder.py`: `spacy project run pretrain-encoder`, and
-`pretrain-encoder-continue` for a stage that continues another encoder) with a
-masked-LM objective. Status: **{state}**. Load it with `AutoModelForMaskedLM` (the masked-LM head is
-kept) or as the encoder of the spaCy pipeline (`--vars.encoder {output}`).
+`pretrain-encoder-continue` for a stage that continues another encoder) with
+{objective} objective. Status: **{state}**. Load it with {loading} or as the encoder of the spaCy
+pipeline (`--vars.encoder {output}`).
 
 {table}
 {_stages(progress)}
@@ -138,7 +162,7 @@ None of the text is in this folder or in the project; the weights were learned f
 
 ## Progress
 
-| step | minutes | tokens | train loss | held-out top-1 |
+| step | minutes | tokens | train loss | {name} |
 |---|---|---|---|---|
 {rows}
 """

@@ -33,18 +33,17 @@ import numpy as np
 
 from ..io import write_atomic
 from ..locking import output_lock
-from .masking import WordSegmenter, apply_mask, choose_masked, id_to_char, read_lexicon
+from .masking import WordSegmenter, choose_masked, id_to_char, read_lexicon
 from .mlm import (
     autocast_for,
-    heldout_accuracy,
     load_model,
     make_optimizer,
-    masked_lm_loss,
     new_model,
     set_dropout,
     training_precision,
 )
-from .model_card import export, rewrite_card  # noqa: F401 (rewrite_card: this module's interface)
+from .model_card import export, measure, rewrite_card  # noqa: F401 (rewrite_card: this module's interface)
+from .objective import MaskedChars, make_objective
 from .pretrain_setup import (
     Start,
     check_arguments,
@@ -57,7 +56,6 @@ from .pretrain_setup import (
 from .recipe import Progress, Recipe, earlier_stages, learning_rate, window_length
 from .streams import Streams, load_streams
 from .text import PretrainTextError, TextSource
-from .vocab import SPECIAL_TOKENS
 
 
 def _number(x: float) -> float | None:
@@ -94,7 +92,7 @@ class Run:
     optimizer: object
     precision: str
     progress: Progress
-    eval_batch: tuple | None
+    objective: MaskedChars  # its loss and held-out measure (objective.py)
     segmenter: WordSegmenter | None = None
     chars: object = None
     wall_mark: float = 0.0  # when the wall time not yet in `progress` started
@@ -122,7 +120,8 @@ def _prepare(start: Start, sources, minutes: float, recipe: Recipe, opt: Options
             f"resuming {start.resumed_from}: step {progress.step:,}, "
             f"{progress.seconds / 60:.1f} of {minutes:g} min"
         )
-        model = load_model(start.copy_from or start.work, start.state, start.resumed_from)
+        own = start.state if recipe.objective == "mlm" else None  # else the wrapper's (objective)
+        model = load_model(start.copy_from or start.work, own, start.resumed_from)
     elif start.init_from is not None:
         model = load_model(start.init_from, None, start.init_from)
         progress.stages = earlier_stages(start.init_from)
@@ -131,6 +130,9 @@ def _prepare(start: Start, sources, minutes: float, recipe: Recipe, opt: Options
     )
     if model is None:
         model = new_model(recipe, len(vocab), streams, opt.threads, opt.log)
+    eval_batch = streams.eval_batch(recipe.seed, opt.eval_sequences, 0.15)
+    objective = make_objective(recipe, vocab, eval_batch, opt.device)
+    model = objective.trained(model, start.state)
     prepare_work(start)
     model.to(opt.device).train()
     set_dropout(model, recipe.train_dropout)
@@ -138,8 +140,8 @@ def _prepare(start: Start, sources, minutes: float, recipe: Recipe, opt: Options
     opt.log(f"precision {precision} (recipe: {recipe.precision})")
     run = Run(
         start, sources, recipe, opt, vocab, streams, model,
-        make_optimizer(model, recipe, start.state), precision, progress,
-        streams.eval_batch(recipe.seed, opt.eval_sequences, 0.15), wall_mark=wall0,
+        make_optimizer(model, recipe, start.state), precision, progress, objective,
+        wall_mark=wall0,
     )  # fmt: skip
     if recipe.whole_word:
         run.segmenter = WordSegmenter(read_lexicon(opt.lexicon_files))
@@ -152,14 +154,15 @@ def _checkpoint(run: Run, loss_avg: float, done: bool) -> None:
     import torch
 
     progress, start, opt = run.progress, run.start, run.options
-    acc = heldout_accuracy(run.model, run.eval_batch, opt.device)  # fp32: comparable across runs
+    key, name = measure(run.recipe)
+    acc = run.objective.heldout(run.model)
     progress.history.append(
         {
             "step": progress.step,
             "minutes": round(progress.seconds / 60, 2),
             "tokens": progress.tokens,
             "loss": _number(loss_avg),
-            "heldout_top1": _number(acc),
+            key: _number(acc),
         }
     )
     progress.wall_seconds += time.time() - run.wall_mark
@@ -174,12 +177,12 @@ def _checkpoint(run: Run, loss_avg: float, done: bool) -> None:
     }
     write_atomic(start.checkpoint, lambda tmp: torch.save(state, tmp))
     export(
-        run.model, run.vocab, start.output, run.recipe, progress, run.sources, start.init_from,
-        done, opt.fp16_weights, start.work,
+        run.objective.encoder(run.model), run.vocab, start.output, run.recipe, progress,
+        run.sources, start.init_from, done, opt.fp16_weights, start.work,
     )  # fmt: skip
     opt.log(
         f"step {progress.step:,}  {progress.seconds / 60:.1f} min  loss {loss_avg:.3f}  "
-        f"held-out top-1 {acc:.3f}"
+        f"{name} {acc:.3f}"
     )
 
 
@@ -200,13 +203,11 @@ def _step(run: Run, budget: float) -> tuple[float, int, float, float]:
     rng = np.random.default_rng(batch_key(recipe.seed, progress.step, len(progress.stages)))
     ids = run.streams.windows(rng, max(1, recipe.batch_tokens // length), length)
     chosen = choose_masked(ids, rng, recipe.mask_prob, run.segmenter, run.chars)
-    inputs, labels = apply_mask(ids, chosen, rng, len(run.vocab), len(SPECIAL_TOKENS))
     lr = learning_rate(recipe, progress.seconds, budget)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
     with autocast_for(device, run.precision):
-        x, y = torch.from_numpy(inputs).to(device), torch.from_numpy(labels).to(device)
-        loss, _, _ = masked_lm_loss(run.model, x, y)
+        loss = run.objective.loss(run.model, ids, chosen, rng)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
     run.optimizer.step()

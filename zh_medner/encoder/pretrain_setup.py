@@ -75,6 +75,21 @@ def check_recipe(recipe) -> None:
     _number("--heldout-percent", recipe.heldout_percent, 0, 100)
     if recipe.train_dropout is not None:
         _number("--train-dropout", recipe.train_dropout, 0, 1)
+    _check_objective(recipe)
+
+
+def _check_objective(recipe) -> None:
+    """mlm, or rtd with a generator folder (its vocabulary is checked against the run's later)."""
+    if recipe.objective not in ("mlm", "rtd"):
+        raise PretrainTextError(
+            f"--objective {recipe.objective!r}: choose mlm (masked characters) or rtd "
+            "(replaced-token detection)"
+        )
+    if recipe.objective == "rtd" and not (Path(recipe.generator) / "vocab.txt").is_file():
+        raise PretrainTextError(
+            f"--generator {recipe.generator!r}: the rtd objective needs a masked-LM folder with "
+            "its vocab.txt to propose replacements (for example the --init-from folder)"
+        )
 
 
 def check_arguments(sources, minutes, recipe, checkpoint_minutes, threads, lexicon=()) -> None:

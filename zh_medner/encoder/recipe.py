@@ -46,6 +46,10 @@ class Recipe:
     seed: int = 0
     precision: str = "auto"  # fp32 | bf16 | auto (bf16 autocast where the CPU supports it)
     train_dropout: float | None = None  # dropout while pretraining; None keeps the model's
+    # mlm: masked-character prediction; rtd: replaced-token detection (rtd.py), the masked
+    # positions filled by `generator`, a frozen masked-LM folder with the run's vocabulary
+    objective: str = "mlm"
+    generator: str = ""
 
 
 @dataclass
