@@ -63,6 +63,9 @@ def thresholds_cmd(
     held_out: Path,
     half: int = typer.Option(500, "--half"),
     swap: bool = typer.Option(False, "--swap", help="tune on the rest, score the first HALF"),
+    cross_check: bool = typer.Option(
+        False, "--cross-check", help="tune as tune_thresholds.py --cross-check does"
+    ),
 ):
     """The per-label threshold lever: tune on the first HALF held-out records, score the rest
     before and after (the rest never chose a threshold); --swap: the other way round."""
@@ -77,7 +80,7 @@ def thresholds_cmd(
     if swap:
         tune, scored = scored, tune
     before = evaluate_ner(nlp, scored)["official"]
-    tuned = tune_thresholds(nlp, tune)
+    tuned = tune_thresholds(nlp, tune, cross_check)
     after = evaluate_ner(nlp, scored)["official"]
     rows = [
         (name, f"{100 * s['f']:.1f}", f"{100 * s['p']:.1f}", f"{100 * s['r']:.1f}") + _weak_types(s)

@@ -18,11 +18,17 @@ def main(
     held_out: Path = typer.Argument(..., help="Gold .spacy of records the model did not train on"),
     output: Path = typer.Argument(..., help="Folder for the pipeline with the tuned thresholds"),
     report: Path = typer.Option(None, "--report", help="JSON of the thresholds and their F1"),
+    cross_check: bool = typer.Option(
+        False,
+        "--cross-check",
+        help="keep a label's threshold only where one tuned on either half of the records "
+        "raises its F1 on the other half (else 0)",
+    ),
 ):
     check_outputs([report], [model, held_out])
     nlp = spacy.load(model)
     gold = list(DocBin().from_disk(held_out).get_docs(nlp.vocab))
-    tuned = tune_thresholds(nlp, gold)
+    tuned = tune_thresholds(nlp, gold, cross_check)
     nlp.to_disk(output)
     if report is not None:
         srsly.write_json(report, tuned)

@@ -79,6 +79,19 @@ def test_a_threshold_per_label_from_its_own_spans():
     assert best_threshold([], gold=0) == (0.0, 0.0)
 
 
+def test_a_threshold_is_kept_only_where_it_helps_across_the_halves():
+    from zh_medner.training.thresholds import _gains_across_halves
+
+    low_recall = [(2.0, True), (-0.4, True), (-0.6, True), (-0.9, False), (-2.0, False)]
+    calibrated = [(1.0, True), (0.5, True), (-0.4, False), (-0.6, False)]
+    both = [({"ITE": low_recall}, {"ITE": 4}), ({"ITE": low_recall}, {"ITE": 4})]
+    assert all(g > 0 for g in _gains_across_halves("ITE", both))
+    mixed = [({"ITE": low_recall}, {"ITE": 4}), ({"ITE": calibrated}, {"ITE": 2})]
+    gains = _gains_across_halves("ITE", mixed)
+    assert gains[0] < 0 and gains[1] == 0  # -0.75 hurts the calibrated half; 0 changes nothing
+    assert _gains_across_halves("SYM", mixed) == [0.0, 0.0]
+
+
 def test_tuning_sets_thresholds_on_the_head(saved):  # noqa: F811
     from zh_medner.training.thresholds import tune_thresholds
 
@@ -90,3 +103,8 @@ def test_tuning_sets_thresholds_on_the_head(saved):  # noqa: F811
     assert set(tuned) == set(head.labels)
     assert head.cfg["thresholds"] == {k: v["threshold"] for k, v in tuned.items()}
     assert all(v["f1"] > 0.9 for v in tuned.values())  # the learnt docs
+    checked = tune_thresholds(nlp, gold_docs(nlp), cross_check=True)
+    for label, v in checked.items():
+        assert len(v["gains_across_halves"]) == 2
+        assert v["threshold"] in (0.0, tuned[label]["threshold"])
+        assert v["threshold"] == 0.0 or min(v["gains_across_halves"]) > 0
