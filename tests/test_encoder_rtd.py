@@ -54,11 +54,11 @@ def discriminator(generator, text_file, tmp_path_factory):
     return out, progress, recipe
 
 
-def test_the_discriminator_learns_and_is_scored_on_replaced_tokens(discriminator):
+def test_the_discriminator_learns_and_is_scored_by_replaced_token_f1(discriminator):
     _, progress, _ = discriminator
     losses = [h["loss"] for h in progress.history if h["loss"] is not None]
     assert len(losses) >= 2 and losses[-1] < losses[0]
-    scores = [h["heldout_rtd_accuracy"] for h in progress.history]
+    scores = [h["heldout_rtd_f1"] for h in progress.history]
     assert all(0.0 <= s <= 1.0 for s in scores) and "heldout_top1" not in progress.history[-1]
 
 
@@ -70,7 +70,7 @@ def test_its_folder_is_an_encoder_without_a_masked_lm_head(discriminator):
     assert not [k for k in load_file(out / "model.safetensors") if k.startswith("cls.")]
     assert AutoModel.from_pretrained(out).config.hidden_size == 32
     card = (out / "README.md").read_text("utf8")
-    assert "held-out replaced-token accuracy" in card and "two-stage ELECTRA" in card
+    assert "held-out replaced-token F1" in card and "two-stage ELECTRA" in card
     assert "masked-character top-1" not in card.split("## Stages")[0]
     import spacy
 

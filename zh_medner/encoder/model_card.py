@@ -40,7 +40,7 @@ SHAPE_NOTES = {
 def measure(recipe: Recipe) -> tuple[str, str]:
     """The held-out measure of the recipe's objective: (history key, its name on the card)."""
     if recipe.objective == "rtd":
-        return "heldout_rtd_accuracy", "held-out replaced-token accuracy"
+        return "heldout_rtd_f1", "held-out replaced-token F1"
     return "heldout_top1", "held-out masked-character top-1"
 
 

@@ -67,11 +67,11 @@ class ReplacedTokens(MaskedChars):
         return rtd_loss(model, *corrupt(self.generator, original, x, where, seed))[0]
 
     def heldout(self, model) -> float:
-        from .rtd import heldout_rtd_accuracy
+        from .rtd import heldout_rtd_f1
 
         if self.eval_batch is None:
             return math.nan
-        return heldout_rtd_accuracy(model, self.eval_batch, self.device)
+        return heldout_rtd_f1(model, self.eval_batch, self.device)
 
     def encoder(self, model):
         return model.encoder.base_model  # no masked-LM head: it was never trained here
