@@ -3,40 +3,24 @@ encoder, saves an encoder without a masked-LM head that spaCy loads, resumes, an
 generator it cannot use."""
 
 import json
-import lzma
 
 import pytest
 import torch
 
 from zh_medner.encoder.masking import MASK
-from zh_medner.encoder.pretrain import Recipe, pretrain
+from zh_medner.encoder.pretrain import pretrain
 from zh_medner.encoder.recipe import with_overrides
 from zh_medner.encoder.rtd import corrupt, load_generator
 from zh_medner.encoder.text import PretrainTextError, TextSource
 from zh_medner.encoder.vocab import SPECIAL_TOKENS
 
-from .conftest import ROOT
+from .test_encoder_pretrain import TINY, text_file  # noqa: F401 (a fixture)
 
-TINY = Recipe(
-    layers=1, hidden=32, heads=2, intermediate=64, seq_len=32, long_seq_len=64,
-    batch_tokens=512, lr=3e-3, min_char_count=1, heldout_percent=5.0, word2vec=False,
-    whole_word=False,
-)  # fmt: skip
 QUIET = dict(threads=1, log=lambda m: None, progress_bar=False)
 
 
 @pytest.fixture(scope="module")
-def text_file(tmp_path_factory):
-    tasks = json.loads((ROOT / "assets" / "default_corpus.label_studio.json").read_text("utf8"))
-    path = tmp_path_factory.mktemp("text") / "notes.txt.xz"
-    with lzma.open(path, "wt", encoding="utf8") as f:
-        for task in tasks:
-            f.write(task["data"]["text"].replace("\n", " ") + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def generator(text_file, tmp_path_factory):
+def generator(text_file, tmp_path_factory):  # noqa: F811 (the imported fixture)
     """A tiny masked-LM encoder: the generator, and the start of the discriminator."""
     out = tmp_path_factory.mktemp("gen") / "mlm"
     pretrain([TextSource(text_file)], out, 0.1, TINY, cache_dir=out.parent / "cache", **QUIET)
@@ -44,7 +28,7 @@ def generator(text_file, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def discriminator(generator, text_file, tmp_path_factory):
+def discriminator(generator, text_file, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("rtd") / "disc"
     recipe = with_overrides(TINY, objective="rtd", generator=str(generator))
     progress = pretrain(
@@ -80,7 +64,7 @@ def test_its_folder_is_an_encoder_without_a_masked_lm_head(discriminator):
     assert nlp("患者发热三天")._.trf_data.model_output.last_hidden_state.shape[-1] == 32
 
 
-def test_an_rtd_run_resumes(discriminator, text_file):
+def test_an_rtd_run_resumes(discriminator, text_file):  # noqa: F811
     out, _, recipe = discriminator
     before = json.loads((out / "pretraining.json").read_text("utf8"))["progress"]
     after = pretrain(
