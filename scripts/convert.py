@@ -23,9 +23,11 @@ from zh_medner.corpus.docbin import (
 from zh_medner.io import EncodingError, PathError, check_encoding
 
 
-def check_split_options(dev_output: Path | None, dev_ratio: float) -> None:
+def check_split_options(dev_output: Path | None, dev_ratio: float, dev_block: int = 1) -> None:
     if (dev_output is None) != (dev_ratio == 0):
         raise ValueError("--dev-output and --dev-ratio go together")
+    if dev_output is None and dev_block != 1:
+        raise ValueError("--dev-block needs --dev-output and --dev-ratio")
     if dev_output is not None:
         check_dev_ratio(dev_ratio)
 
@@ -40,6 +42,7 @@ def read_corpus(
     seed: int,
     encoding: str,
     allow_empty: bool,
+    dev_block: int = 1,
 ) -> tuple[list[Doc], list[Doc], Report]:
     """(train, dev, report): the paths are checked first, then the input is read and split."""
     mapping = read_label_map(label_map)
@@ -54,7 +57,7 @@ def read_corpus(
         encoding=encoding,
         allow_empty=allow_empty,
     )
-    train, dev = split_docs(docs, dev_ratio, seed)
+    train, dev = split_docs(docs, dev_ratio, seed, dev_block)
     if not allow_empty and (not train or (dev_output is not None and not dev)):
         raise ConversionError(
             input_path,
@@ -117,6 +120,12 @@ def main(
         None, "--dev-output", help="Write a seeded dev split here"
     ),
     dev_ratio: float = typer.Option(0.0, "--dev-ratio", help="Share of records for --dev-output"),
+    dev_block: int = typer.Option(
+        1,
+        "--dev-block",
+        min=1,
+        help="Hold out runs of this many consecutive records (whole passages), not single ones",
+    ),
     seed: int = typer.Option(0, "--seed"),
     encoding: str = typer.Option(
         "utf-8", "--encoding", help="Encoding of the annotation files, e.g. gbk (default UTF-8)"
@@ -133,12 +142,13 @@ def main(
     """
     # every argument and path is checked before any reading or writing
     try:
-        check_split_options(dev_output, dev_ratio)
+        check_split_options(dev_output, dev_ratio, dev_block)
         encoding = check_encoding(encoding)
         input_path = check_input_path(input_path, fmt)
         train, dev, report = read_corpus(
-            input_path, output, fmt, label_map, dev_output, dev_ratio, seed, encoding, allow_empty
-        )
+            input_path, output, fmt, label_map, dev_output, dev_ratio, seed, encoding, allow_empty,
+            dev_block,
+        )  # fmt: skip
     except EncodingError as e:
         msg.fail(f"{e}{encoding_hint(e, encoding, label_map)}", exits=1)
     except (ConversionError, PathError, ValueError) as e:
@@ -150,6 +160,7 @@ def main(
         encoding=encoding,
         train_docs=len(train),
         dev_docs=len(dev),
+        dev_block=dev_block,
     )
     write_corpus(train, dev, summary, output, dev_output)
     show_report(report, output)

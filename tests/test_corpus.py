@@ -31,6 +31,7 @@ def call_main(input_path, output, fmt="jsonl", **options):
         label_map=None,
         dev_output=None,
         dev_ratio=0.0,
+        dev_block=1,
         seed=0,
         encoding="utf-8",
         allow_empty=False,
@@ -91,6 +92,19 @@ def test_split_never_leaves_a_side_empty_when_it_can_fill_both(nlp):
     assert [len(side) for side in C.split_docs(docs, 0.01, 0)] == [2, 1]
     assert [len(side) for side in C.split_docs(docs, 0.99, 0)] == [1, 2]
     assert [len(side) for side in C.split_docs(docs[:1], 0.5, 0)] == [1, 0]
+
+
+def test_a_block_split_holds_out_whole_runs_of_records_and_block_1_is_the_record_split(nlp):
+    docs = [nlp.make_doc(str(i)) for i in range(100)]
+    for seed in range(5):
+        by_record = C.split_docs(docs, 0.2, seed)
+        assert C.split_docs(docs, 0.2, seed, block=1) == by_record  # the shipped split stays
+        train, dev = C.split_docs(docs, 0.2, seed, block=10)
+        held = sorted(int(d.text) for d in dev)
+        assert len(held) == 20 and sorted(int(d.text) for d in train + dev) == list(range(100))
+        assert len({i // 10 for i in held}) == 2  # so two whole runs of ten
+    with pytest.raises(C.OptionError, match="--dev-block must be 1 or more"):
+        C.split_docs(docs, 0.2, 0, block=0)
 
 
 def test_a_record_over_max_length_is_refused_with_its_line(tmp_path):
@@ -171,6 +185,7 @@ def test_too_few_records_to_split_are_refused(capsys, tmp_path):
     [
         (dict(dev_ratio=1.0), "1 would leave train empty"),
         (dict(dev_ratio=0.0), "--dev-output and --dev-ratio go together"),
+        (dict(dev_ratio=0.0, dev_output=None, dev_block=5), "--dev-block needs --dev-output"),
         (dict(dev_ratio=-0.2), "--dev-ratio must be above 0 and below 1"),
         (dict(dev_ratio=float("nan")), "--dev-ratio must be above 0 and below 1"),
         (dict(dev_ratio=0.5, encoding="utf-16"), "not ASCII-compatible"),

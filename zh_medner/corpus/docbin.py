@@ -229,16 +229,25 @@ def check_dev_ratio(dev_ratio: float) -> float:
     return dev_ratio
 
 
-def split_docs(docs: list[Doc], dev_ratio: float, seed: int) -> tuple[list[Doc], list[Doc]]:
-    """Seeded shuffle, then the first `dev_ratio` share is dev.
+def split_docs(
+    docs: list[Doc], dev_ratio: float, seed: int, block: int = 1
+) -> tuple[list[Doc], list[Doc]]:
+    """Seeded shuffle of runs of `block` consecutive records, then the first `dev_ratio` share
+    of the records is dev (the last run it takes may be cut short).
 
+    Block 1 shuffles single records. A larger block holds out whole passages: where records
+    are consecutive sentences of one note or book (CMeEE's are), single records leave dev's
+    entities in training's neighbouring sentences, and dev scores what a model has seen.
     With a split and two docs or more, train and dev each get at least one: a ratio that
     rounds to an empty side would otherwise write an empty corpus.
     """
     if not 0 <= dev_ratio < 1:
         raise OptionError(f"dev ratio must be in [0, 1), got {dev_ratio}")
-    order = list(range(len(docs)))
-    random.Random(seed).shuffle(order)
+    if block < 1:
+        raise OptionError(f"--dev-block must be 1 or more (records in a run), got {block}")
+    starts = list(range(0, len(docs), block))
+    random.Random(seed).shuffle(starts)  # block 1: the same order as shuffling the records
+    order = [i for start in starts for i in range(start, min(start + block, len(docs)))]
     n_dev = round(len(docs) * dev_ratio)
     if dev_ratio > 0 and len(docs) >= 2:
         n_dev = min(max(n_dev, 1), len(docs) - 1)
