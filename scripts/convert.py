@@ -1,6 +1,7 @@
 """Convert annotations (Label Studio, BRAT, JSONL, CMeEE, CoNLL, doccano) to spaCy DocBin."""
 
 from pathlib import Path
+from typing import NamedTuple
 
 import spacy
 import typer
@@ -23,13 +24,21 @@ from zh_medner.corpus.docbin import (
 from zh_medner.io import EncodingError, PathError, check_encoding
 
 
-def check_split_options(dev_output: Path | None, dev_ratio: float, dev_block: int = 1) -> None:
-    if (dev_output is None) != (dev_ratio == 0):
-        raise ValueError("--dev-output and --dev-ratio go together")
-    if dev_output is None and dev_block != 1:
-        raise ValueError("--dev-block needs --dev-output and --dev-ratio")
-    if dev_output is not None:
-        check_dev_ratio(dev_ratio)
+class Split(NamedTuple):
+    """Where and how the dev records are held out (output None: no dev split)."""
+
+    output: Path | None
+    ratio: float
+    block: int
+    seed: int
+
+    def check(self) -> None:
+        if (self.output is None) != (self.ratio == 0):
+            raise ValueError("--dev-output and --dev-ratio go together")
+        if self.output is None and self.block != 1:
+            raise ValueError("--dev-block needs --dev-output and --dev-ratio")
+        if self.output is not None:
+            check_dev_ratio(self.ratio)
 
 
 def read_corpus(
@@ -37,16 +46,13 @@ def read_corpus(
     output: Path,
     fmt: str,
     label_map: Path | None,
-    dev_output: Path | None,
-    dev_ratio: float,
-    seed: int,
+    split: Split,
     encoding: str,
     allow_empty: bool,
-    dev_block: int = 1,
 ) -> tuple[list[Doc], list[Doc], Report]:
     """(train, dev, report): the paths are checked first, then the input is read and split."""
     mapping = read_label_map(label_map)
-    outputs = [output, report_path(output)] + ([dev_output] if dev_output else [])
+    outputs = [output, report_path(output)] + ([split.output] if split.output else [])
     inputs = input_files(input_path, fmt) + ([label_map] if label_map else [])
     check_paths(outputs, inputs)
     docs, report = convert(
@@ -57,8 +63,8 @@ def read_corpus(
         encoding=encoding,
         allow_empty=allow_empty,
     )
-    train, dev = split_docs(docs, dev_ratio, seed, dev_block)
-    if not allow_empty and (not train or (dev_output is not None and not dev)):
+    train, dev = split_docs(docs, split.ratio, split.seed, split.block)
+    if not allow_empty and (not train or (split.output is not None and not dev)):
         raise ConversionError(
             input_path,
             None,
@@ -80,6 +86,7 @@ def write_corpus(
     train: list[Doc], dev: list[Doc], summary: dict, output: Path, dev_output: Path | None
 ) -> None:
     """Train, dev and report together or none of them; exit 1 if one cannot be written."""
+    summary.update(train_docs=len(train), dev_docs=len(dev))
     try:
         write_outputs(train, output, summary, dev, dev_output)
     except OSError as e:
@@ -141,27 +148,20 @@ def main(
     dev and report are written together or not at all.
     """
     # every argument and path is checked before any reading or writing
+    split = Split(dev_output, dev_ratio, dev_block, seed)
     try:
-        check_split_options(dev_output, dev_ratio, dev_block)
+        split.check()
         encoding = check_encoding(encoding)
         input_path = check_input_path(input_path, fmt)
         train, dev, report = read_corpus(
-            input_path, output, fmt, label_map, dev_output, dev_ratio, seed, encoding, allow_empty,
-            dev_block,
-        )  # fmt: skip
+            input_path, output, fmt, label_map, split, encoding, allow_empty
+        )
     except EncodingError as e:
         msg.fail(f"{e}{encoding_hint(e, encoding, label_map)}", exits=1)
     except (ConversionError, PathError, ValueError) as e:
         msg.fail(str(e), exits=1)
     summary = report.to_dict()
-    summary.update(
-        input=str(input_path),
-        format=fmt,
-        encoding=encoding,
-        train_docs=len(train),
-        dev_docs=len(dev),
-        dev_block=dev_block,
-    )
+    summary.update(input=str(input_path), format=fmt, encoding=encoding, dev_block=dev_block)
     write_corpus(train, dev, summary, output, dev_output)
     show_report(report, output)
     msg.good(
