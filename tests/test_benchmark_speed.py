@@ -30,8 +30,10 @@ def test_one_row_per_precision_with_its_speed_and_scores(saved, tmp_path, monkey
         wheel=None,
         output=out,
         components=True,
+        warm=False,
     )
     report = json.loads(out.read_text(encoding="utf8"))
+    assert report["warm"] is False
     rows = report["rows"]
     assert list(rows) == ["pipeline fp32", "pipeline int8"]
     for name, row in rows.items():
@@ -60,3 +62,24 @@ def test_repeats_keep_the_fastest_run_and_list_every_run(monkeypatch):
     assert best["chars_per_s"] == 7.0 and best["f"] == 2
     assert best["runs_chars_per_s"] == [5.0, None, 7.0]
     assert bench.fastest(None, {"error": "x"})["error"] == "x"
+
+
+def test_warm_times_a_second_pass_over_the_same_records(saved, monkeypatch):  # noqa: F811
+    """--warm: the row's seconds are those of the pass after a first, untimed one."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    bench = importlib.import_module("benchmark_speed")
+    import zh_medner.evaluation.ner as ner
+
+    passes = []
+
+    def evaluate(nlp, gold, n_process=1):
+        passes.append([d.text for d in gold])
+        return {"seconds": float(len(passes)), "official": {"f": 1.0}, "flat": {"f": 1.0}}
+
+    monkeypatch.setattr(ner, "evaluate_ner", evaluate)
+    gold = saved.parent / "gold.spacy"
+    DocBin(docs=gold_docs(blank())).to_disk(gold)
+    cold = bench.run_pipeline(str(saved), str(gold), 0, 1, "fp32", 1, False)
+    assert len(passes) == 1 and cold["seconds"] == 1.0
+    warm = bench.run_pipeline(str(saved), str(gold), 0, 1, "fp32", 1, True)
+    assert len(passes) == 3 and passes[1] == passes[2] and warm["seconds"] == 3.0
