@@ -16,6 +16,7 @@ from ..io import write_text_atomic
 from .augment import augment, merge_names, read_names, training_names
 from .experiments import Plan, Results, run_once, score, train, write_docs
 from .selection import nested_subsets
+from .selftrain import pseudo_label
 
 TUNE_RECORDS = 50
 
@@ -55,14 +56,33 @@ def subset_docs(pool: list, indices, recipe, names_dir: Path | None, seed: int) 
     return docs + augment(docs, names, copies=1, p=0.5, seed=seed)
 
 
+def teacher_docs(plan: Plan, recipe, out: Path, size: int, seed: int) -> tuple[list, dict]:
+    """Self-training: unlabeled texts labelled by the teacher recipe's run on the same records."""
+    if not recipe.teacher:
+        return [], {}
+    model = out / "runs" / f"{recipe.teacher}-{size}-seed{seed}" / "model" / "model-last"
+    if not model.exists():
+        raise ValueError(
+            f"recipe {recipe.name!r} learns from {recipe.teacher!r}, which has no run at {size} "
+            f"records, seed {seed} ({model}): put it first, --recipes {recipe.teacher},{recipe.name}"
+        )
+    lines = (out / "unlabeled.txt").read_text(encoding="utf8").splitlines()
+    texts = [t for t in lines if t.strip()][: recipe.pseudo_texts]
+    return pseudo_label(model, texts, recipe.pseudo_keep, plan.threads)
+
+
 def run_subset(plan: Plan, recipe, pool, indices, out: Path, run_dir: Path, names_dir, seed):
-    """Train on the subset (and its copies) and score: one row of the results."""
-    docs = subset_docs(pool, indices, recipe, names_dir, seed)
-    train_file = write_docs(run_dir / "train.spacy", docs)
+    """Train on the subset (and its copies, or the teacher's texts) and score: one row."""
     size = len(indices)
-    info = train(plan, recipe, train_file, out / "tune.spacy", run_dir / "model", size, seed)
+    docs = subset_docs(pool, indices, recipe, names_dir, seed)
+    pseudo, report = teacher_docs(plan, recipe, out, size, seed)
+    train_file = write_docs(run_dir / "train.spacy", docs + pseudo)
+    # the budget of the records trained on: a student with 1,500 more texts gets their steps
+    steps_size = size + len(pseudo)
+    info = train(plan, recipe, train_file, out / "tune.spacy", run_dir / "model", steps_size, seed)
     scores = score(run_dir / "model" / "model-last", out / "dev.spacy", plan.threads)
-    return {"recipe": recipe.name, "size": size, "seed": seed, "records": len(docs)} | info | scores
+    row = {"recipe": recipe.name, "size": size, "seed": seed, "records": len(docs) + len(pseudo)}
+    return row | report | info | scores
 
 
 def learning_curve(

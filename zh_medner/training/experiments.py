@@ -24,13 +24,20 @@ from ..io import write_atomic, write_text_atomic
 
 @dataclass
 class Recipe:
-    """One way to train: the encoder, augmented copies, and `spacy train` overrides."""
+    """One way to train: the encoder, augmented copies, self-training, `spacy train` overrides.
+
+    `teacher`: the recipe whose model, trained on the same records, labels the first
+    `pseudo_texts` unlabeled texts; the `pseudo_keep` share it is surest of joins the
+    labelled records (selftrain.py)."""
 
     name: str
     encoder: str = "encoders/medchar-roformer-4x256"
     config: str = "configs/ner_trf.cfg"
     augment: bool = False
     overrides: dict[str, str] = field(default_factory=dict)
+    teacher: str | None = None
+    pseudo_texts: int = 0
+    pseudo_keep: float = 0.5
 
 
 @dataclass
