@@ -6,6 +6,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from zh_medner.components.span_choice import SPANS_KEY
+from zh_medner.training import experiments
 from zh_medner.training.curve import prepare, read_docs, split_pool, subset_docs
 from zh_medner.training.experiments import Plan, Recipe, Results, run_once
 from zh_medner.training.selection import nested_subsets
@@ -61,3 +62,16 @@ def test_a_finished_run_is_not_run_again(tmp_path):
     assert len(calls) == 1
     lines = (tmp_path / "r.jsonl").read_text(encoding="utf8").splitlines()
     assert [json.loads(line)["key"] for line in lines] == ["plain/100/seed0"]
+
+
+def test_a_recipes_own_budget_wins_and_is_the_one_reported(tmp_path, monkeypatch):
+    """plain_1200's overrides replace the plan's budget in `spacy train`, and the row says so."""
+    ran = []
+    monkeypatch.setattr(experiments.subprocess, "run", lambda cmd, **kw: ran.append(cmd))
+    plan = Plan(steps={"300": 350})
+    recipe = Recipe(name="long", overrides={"training.max_steps": "1200"})
+    info = experiments.train(plan, recipe, tmp_path / "t", tmp_path / "d", tmp_path / "m", 300, 0)
+    assert ran[0][ran[0].index("--training.max_steps") + 1] == "1200"
+    assert info["steps"] == 1200
+    assert experiments.train(plan, Recipe(name="plain"), *[tmp_path] * 3, 300, 0)["steps"] == 350
+    assert ran[1][ran[1].index("--training.max_steps") + 1] == "350"
