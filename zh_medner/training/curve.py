@@ -3,7 +3,7 @@
 `prepare` splits the corpus once, by a seed: a small tune set (spaCy's training loop needs an
 evaluation set; nothing is selected on it), the pool the subsets come from, a fixed dev subset
 for scoring, and the text of every pool record outside the largest subset, labels thrown away:
-the unlabeled notes a hospital would have, for domain-adaptive pretraining.
+the unlabeled notes a hospital would have, for domain-adaptive pretraining and self-training.
 """
 
 from functools import partial
