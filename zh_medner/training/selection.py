@@ -46,9 +46,10 @@ def uncertainty(cells: numpy.ndarray, thresholds: numpy.ndarray) -> dict[str, fl
     }
 
 
-def doc_uncertainties(head, docs) -> list[dict[str, float]]:
-    """`uncertainty` of docs already run through the pipeline (only the head runs again)."""
-    scores = head.predict(list(docs))
+def doc_uncertainties(head, docs, scores=None) -> list[dict[str, float]]:
+    """`uncertainty` of docs already run through the pipeline: from the head's `scores` of
+    them, or, without those, the head runs again."""
+    scores = head.predict(list(docs)) if scores is None else scores
     thresholds = head.label_thresholds()
     return [uncertainty(numpy.asarray(s)[:, : len(d)], thresholds) for s, d in zip(scores, docs)]
 

@@ -43,8 +43,11 @@ def pseudo_label(
     head = nlp.get_pipe("span_head")
     scored: list[tuple[float, Doc]] = []
     for start in range(0, len(texts), BATCH):
-        docs = [d for d in nlp.pipe(texts[start : start + BATCH]) if len(d)]
-        for doc, u in zip(docs, doc_uncertainties(head, docs)):
+        # the head predicts once: its scores give both the spans and the confidence
+        docs = [d for d in nlp.pipe(texts[start : start + BATCH], disable=["span_head"]) if len(d)]
+        scores = head.predict(docs)
+        head.set_annotations(docs, scores)
+        for doc, u in zip(docs, doc_uncertainties(head, docs, scores)):
             scored.append((u["expected_errors"] / len(doc), copy_spans(doc, nlp.make_doc)))
     order = sorted(range(len(scored)), key=lambda i: (scored[i][0], i))
     chosen = sorted(order[: round(keep * len(scored))])
