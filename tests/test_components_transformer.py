@@ -99,13 +99,15 @@ def test_each_precision_loads_from_a_saved_pipeline_and_finds_the_fp32_spans(sav
     assert spans(nlp) == reference
 
 
-def test_a_modernbert_encoder_finds_the_fp32_spans_in_every_precision(tmp_path):
-    """The pretraining's other architecture (pre-LN, GLU, no biases, no token type ids) trains,
-    saves, exports to int8 and predicts the same spans in each precision."""
+@pytest.mark.parametrize("arch", ["roformer", "modernbert"])
+def test_the_pretrainings_other_architectures_find_the_fp32_spans_in_every_precision(
+    tmp_path, arch
+):
+    """RoFormer (the shipped encoder's; its prediction runs roformer_fast.encode) and ModernBERT
+    (pre-LN, GLU, no biases, no token type ids) train, save, export to int8 and predict the
+    same spans in each precision."""
     encoder = tmp_path / "enc"
-    build_random_encoder(
-        encoder, seed=1, hidden=32, layers=1, heads=1, intermediate=64, arch="modernbert"
-    )
+    build_random_encoder(encoder, seed=1, hidden=32, layers=1, heads=2, intermediate=64, arch=arch)
     path = learnt_pipeline(encoder, tmp_path / "nlp")
     reference = spans(spacy.load(path, config={"components.transformer.model.precision": "fp32"}))
     assert any(reference)

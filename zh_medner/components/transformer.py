@@ -34,6 +34,7 @@ try:
     from .char_align import forward as char_forward
     from .hf_state import read_config_and_tokenizer, state_from_bytes, state_to_bytes
     from .precision import autocast, check_precision, cpu_features, resolve_precision
+    from .roformer_fast import encode
 except ImportError:  # `spacy package` imports each code file alone, outside its package
     from spacy.util import import_file
 
@@ -48,6 +49,7 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     fgm_backprop = import_file(
         "adversarial", Path(__file__).with_name("adversarial.py")
     ).fgm_backprop
+    encode = import_file("roformer_fast", Path(__file__).with_name("roformer_fast.py")).encode
 
 
 @registry.architectures("zh_medner.TransformerModel.v1")
@@ -243,9 +245,9 @@ class ZhHFShim(HFShim):
             feed = {i.name: part[i.name].cpu().long().numpy() for i in session.get_inputs()}
             return torch.from_numpy(session.run(None, feed)[0])
         if precision == "bf16":
-            return self._bf16_model()(**part).last_hidden_state.float()
+            return encode(self._bf16_model(), part).float()
         with autocast(precision):
-            return self._model(**part).last_hidden_state.float()
+            return encode(self._model, part).float()
 
     # ------------------------------------------------------------ serialisation
 

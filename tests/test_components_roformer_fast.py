@@ -1,0 +1,103 @@
+"""zh_medner/components/roformer_fast.py: the RoFormer encoder forward at prediction gives
+upstream's hidden states, and models it does not cover run their own forward."""
+
+import copy
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, RoFormerConfig, RoFormerModel
+
+from zh_medner.components.roformer_fast import covered, encode
+
+
+def roformer(**overrides):
+    torch.manual_seed(0)
+    settings = dict(
+        vocab_size=50,
+        hidden_size=32,
+        embedding_size=32,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    config = RoFormerConfig(**{**settings, **overrides})
+    return RoFormerModel(config).eval()
+
+
+def inputs(width: int = 20):
+    """Four windows of different lengths, padded on the right, as spacy-transformers feeds
+    them (a float mask)."""
+    torch.manual_seed(1)
+    lengths = torch.tensor([width, 3, 11, 1])
+    ids = torch.randint(5, 50, (4, width))
+    mask = (torch.arange(width)[None] < lengths[:, None]).float()
+    ids[mask == 0] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+
+
+def on_tokens(hidden, part):
+    return hidden * part["attention_mask"][..., None]  # padding positions are nobody's
+
+
+def test_the_fp32_forward_equals_upstreams():
+    model, part = roformer(), inputs()
+    assert covered(model, part)
+    with torch.no_grad():
+        expected = model(**part).last_hidden_state
+        got = encode(model, part)
+    assert torch.allclose(on_tokens(got, part), on_tokens(expected, part), atol=1e-5)
+
+
+def test_a_bf16_model_stays_within_bf16_rounding_of_upstream():
+    model, part = roformer(), inputs()
+    bf16 = copy.deepcopy(model).to(torch.bfloat16)
+    with torch.no_grad():
+        exact = model(**part).last_hidden_state
+        upstream = bf16(**part).last_hidden_state.float()
+        got = encode(bf16, part).float()
+    # as close to the fp32 result as upstream's own bf16 forward is
+    upstream_error = (on_tokens(upstream - exact, part)).abs().max()
+    error = (on_tokens(got - exact, part)).abs().max()
+    assert error <= 2 * upstream_error + 1e-2
+
+
+def test_the_embedding_projection_of_a_narrower_embedding_is_applied():
+    model, part = roformer(embedding_size=16), inputs()
+    assert hasattr(model, "embeddings_project")
+    with torch.no_grad():
+        expected = model(**part).last_hidden_state
+        got = encode(model, part)
+    assert torch.allclose(on_tokens(got, part), on_tokens(expected, part), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["training", "rotary_value", "bert", "extra input"],
+)
+def test_what_it_does_not_cover_runs_the_models_own_forward(case):
+    part = inputs()
+    if case == "bert":
+        torch.manual_seed(0)
+        config = BertConfig(
+            vocab_size=50,
+            hidden_size=32,
+            num_attention_heads=4,
+            num_hidden_layers=1,
+            intermediate_size=64,
+        )
+        model = BertModel(config).eval()
+    else:
+        model = roformer(rotary_value=case == "rotary_value")
+    if case == "training":
+        model.train()
+    if case == "extra input":
+        part["head_mask"] = torch.ones(2, 4)  # an input the fast forward does not read
+    assert not covered(model, part)
+    torch.manual_seed(2)  # the same dropout masks in training
+    with torch.no_grad():
+        expected = model(**part).last_hidden_state
+    torch.manual_seed(2)
+    with torch.no_grad():
+        got = encode(model, part)
+    assert torch.equal(got, expected)
