@@ -174,12 +174,12 @@ class Marks:
 
     def write(self, doc: Doc, spans: list[Span]) -> None:
         """Set each extension, and `context_cues`: [{attribute, cue, start, end}] in characters."""
-        text = doc.text  # built from the tokens on every access: once
         for span, cues in zip(spans, self.cues):
             shown = []
             for category, ext in EXTENSIONS.items():
                 span._.set(ext, bool(cues[category]))
                 for start, end in sorted(set(cues[category])):
-                    a, b = doc[start].idx, doc[end - 1].idx + len(doc[end - 1].text)
-                    shown.append({"attribute": ext, "cue": text[a:b], "start": a, "end": b})
+                    cue = doc[start:end]  # its own tokens: doc.text would make one per token
+                    a, b = cue.start_char, cue.end_char
+                    shown.append({"attribute": ext, "cue": cue.text, "start": a, "end": b})
             span._.set(CUES_EXTENSION, shown)
