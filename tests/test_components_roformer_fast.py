@@ -101,3 +101,14 @@ def test_what_it_does_not_cover_runs_the_models_own_forward(case):
     with torch.no_grad():
         got = encode(model, part)
     assert torch.equal(got, expected)
+
+
+def test_a_weight_changed_in_place_is_read_at_the_next_forward():
+    """The stacked query, key and value are cached; a training step (in place) renews them."""
+    model, part = roformer(), inputs()
+    with torch.no_grad():
+        encode(model, part)
+        model.encoder.layer[0].attention.self.key.weight.mul_(3.0)
+        expected = model(**part).last_hidden_state
+        got = encode(model, part)
+    assert torch.allclose(on_tokens(got, part), on_tokens(expected, part), atol=1e-5)

@@ -5,7 +5,8 @@ rotates the query and the key with four stacks, two negations and reshapes; it t
 and masks the [windows, heads, n, n] scores before the softmax. On these CPUs that was 21% of
 the bf16 encoder forward (py-spy, CMeEE dev). `encode` reads the same weights and:
 - builds the rotary tables once per forward, the sine's sign folded in;
-- projects query, key and value in one matrix product, and rotates query and key together;
+- projects query, key and value in one matrix product (their weights stacked once, again only
+  after they change), and rotates query and key together;
 - runs scores, mask and softmax in `scaled_dot_product_attention`.
 The arithmetic is upstream's; only the order of some roundings differs (tests compare both).
 A model this does not cover (not a RoFormer encoder, rotary values, training, extra inputs)
@@ -14,7 +15,10 @@ runs its own forward.
 This file is shipped in the wheel: it imports nothing from `zh_medner`.
 """
 
+import weakref
+
 INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
+_FUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def encode(model, inputs: dict):
@@ -72,13 +76,27 @@ def attention(module, x, mask, cos, sin):
 
     b, n, _ = x.shape
     h, d = module.num_attention_heads, module.attention_head_size
-    weight = torch.cat((module.query.weight, module.key.weight, module.value.weight))
-    bias = torch.cat((module.query.bias, module.key.bias, module.value.bias))
-    qkv = linear(x, weight, bias).view(b, n, 3, h, d)
+    qkv = linear(x, *fused_projection(module)).view(b, n, 3, h, d)
     qk = qkv[:, :, :2]
     pairs = qk.unflatten(-1, (-1, 2))
     swapped = torch.stack((pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-    qk = qk * cos[:, None, None] + swapped * sin[:, None, None]
+    qk = torch.addcmul(qk * cos[:, None, None], swapped, sin[:, None, None])
     q, k, v = (t.transpose(1, 2) for t in (qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]))
     out = scaled_dot_product_attention(q, k, v, attn_mask=mask)  # scaled by 1/sqrt(d)
     return out.transpose(1, 2).reshape(b, n, h * d)
+
+
+def fused_projection(module):
+    """(weight, bias) of query, key and value stacked, made again when any of them changes (a
+    training step updates them in place, which bumps their version)."""
+    import torch
+
+    parts = [getattr(module, name) for name in ("query", "key", "value")]
+    tensors = [t for p in parts for t in (p.weight, p.bias)]
+    key = tuple((t.data_ptr(), t._version) for t in tensors)
+    cached = _FUSED.get(module)
+    if cached is None or cached[0] != key:
+        with torch.no_grad():
+            fused = (torch.cat([p.weight for p in parts]), torch.cat([p.bias for p in parts]))
+        cached = _FUSED[module] = (key, *fused)
+    return cached[1], cached[2]
