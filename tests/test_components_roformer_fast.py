@@ -112,3 +112,13 @@ def test_a_weight_changed_in_place_is_read_at_the_next_forward():
         expected = model(**part).last_hidden_state
         got = encode(model, part)
     assert torch.allclose(on_tokens(got, part), on_tokens(expected, part), atol=1e-5)
+
+
+def test_a_model_made_under_inference_mode_runs_too():
+    """Its weights keep no version count: the cache keys on their storage alone."""
+    part = inputs()
+    with torch.inference_mode():
+        model = copy.deepcopy(roformer()).to(torch.bfloat16)
+        expected = model(**part).last_hidden_state.float()
+        got = encode(model, part).float()
+    assert (on_tokens(got - expected, part)).abs().max() < 0.1

@@ -93,10 +93,19 @@ def fused_projection(module):
 
     parts = [getattr(module, name) for name in ("query", "key", "value")]
     tensors = [t for p in parts for t in (p.weight, p.bias)]
-    key = tuple((t.data_ptr(), t._version) for t in tensors)
+    key = tuple((t.data_ptr(), _version(t)) for t in tensors)
     cached = _FUSED.get(module)
     if cached is None or cached[0] != key:
         with torch.no_grad():
             fused = (torch.cat([p.weight for p in parts]), torch.cat([p.bias for p in parts]))
         cached = _FUSED[module] = (key, *fused)
     return cached[1], cached[2]
+
+
+def _version(tensor) -> int | None:
+    """How often the tensor was changed in place; None for a tensor made under
+    torch.inference_mode, which keeps no count (and cannot change outside it)."""
+    try:
+        return tensor._version
+    except RuntimeError:
+        return None
