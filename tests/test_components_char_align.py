@@ -87,6 +87,19 @@ def test_wordpiece_names_with_gaps_in_the_vocabulary(tmp_path):
     )
 
 
+def test_a_token_added_after_the_first_batch_is_named():
+    """The names are cached per tokenizer; an added token (a new id) renews them."""
+    tokenizer = AutoTokenizer.from_pretrained(ROOT / "encoders" / "medchar-roformer-4x256")
+    assert tokenize(tokenizer, ["发热"])["input_texts"][0][1:3] == ["发", "热"]
+    tokenizer.add_tokens(["<新词>"])
+    text = ["发热<新词>"]
+    assert (
+        tokenize(tokenizer, text)["input_texts"]
+        == huggingface_tokenize(tokenizer, text)["input_texts"]
+    )
+    assert "<新词>" in tokenize(tokenizer, text)["input_texts"][0]
+
+
 CHARS = st.sampled_from(list("患者发热咳嗽血常规aBc12 .%\n，。μ℃😀"))
 
 

@@ -99,22 +99,22 @@ def tokenize(tokenizer, texts: list[str]):
         return_token_type_ids=None,
         padding="longest",
     )
-    names = _names(tokenizer)
+    names = _names(tokenizer, int(encoding["input_ids"].max(initial=0)))
     encoding["input_texts"] = [names[row].tolist() for row in encoding["input_ids"]]
     encoding["pad_token"] = tokenizer.pad_token
     return encoding
 
 
-def _names(tokenizer) -> numpy.ndarray:
-    """Every wordpiece's name by id, made once per tokenizer (again if tokens were added); as
-    long as the highest id, where a vocabulary has gaps."""
-    size = len(tokenizer)
+def _names(tokenizer, highest: int) -> numpy.ndarray:
+    """Every wordpiece's name by id, made once per tokenizer, and again when a batch holds an
+    id past them (a token added since: added tokens take new ids). Not len(tokenizer) on every
+    batch: it costs as much as the alignment. As long as the highest id, where a vocabulary
+    has gaps."""
     cached = _NAMES.get(tokenizer)
-    if cached is None or cached[0] != size:
-        ids = list(range(max(tokenizer.get_vocab().values(), default=-1) + 1))
-        names = numpy.array(tokenizer.convert_ids_to_tokens(ids), dtype=object)
-        cached = _NAMES[tokenizer] = (size, names)
-    return cached[1]
+    if cached is None or highest >= len(cached):
+        ids = list(range(max(max(tokenizer.get_vocab().values(), default=-1), highest) + 1))
+        cached = _NAMES[tokenizer] = numpy.array(tokenizer.convert_ids_to_tokens(ids), dtype=object)
+    return cached
 
 
 def doc_positions(spans) -> dict:
