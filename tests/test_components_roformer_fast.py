@@ -9,20 +9,13 @@ from transformers import BertConfig, BertModel, RoFormerConfig, RoFormerModel
 
 from zh_medner.components.roformer_fast import covered, encode
 
+SMALL = {"vocab_size": 50, "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64}
+
 
 def roformer(**overrides):
     torch.manual_seed(0)
-    settings = dict(
-        vocab_size=50,
-        hidden_size=32,
-        embedding_size=32,
-        num_attention_heads=4,
-        num_hidden_layers=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    config = RoFormerConfig(**{**settings, **overrides})
-    return RoFormerModel(config).eval()
+    shape = {"embedding_size": 32, "num_hidden_layers": 2, "max_position_embeddings": 64}
+    return RoFormerModel(RoFormerConfig(**{**SMALL, **shape, **overrides})).eval()
 
 
 def inputs(width: int = 20):
@@ -79,14 +72,7 @@ def test_what_it_does_not_cover_runs_the_models_own_forward(case):
     part = inputs()
     if case == "bert":
         torch.manual_seed(0)
-        config = BertConfig(
-            vocab_size=50,
-            hidden_size=32,
-            num_attention_heads=4,
-            num_hidden_layers=1,
-            intermediate_size=64,
-        )
-        model = BertModel(config).eval()
+        model = BertModel(BertConfig(**SMALL, num_hidden_layers=1)).eval()
     else:
         model = roformer(rotary_value=case == "rotary_value")
     if case == "training":
