@@ -100,6 +100,17 @@ def test_a_token_added_after_the_first_batch_is_named():
     assert "<新词>" in tokenize(tokenizer, text)["input_texts"][0]
 
 
+def test_a_token_added_into_a_gap_of_the_vocabulary_is_named(tmp_path):
+    from transformers import BertTokenizerFast
+
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\nb\n")
+    gaps = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
+    tokenize(gaps, ["a b"])
+    gaps.add_tokens(["zz"])
+    text = ["a zz b"]
+    assert tokenize(gaps, text)["input_texts"] == huggingface_tokenize(gaps, text)["input_texts"]
+
+
 CHARS = st.sampled_from(list("患者发热咳嗽血常规aBc12 .%\n，。μ℃😀"))
 
 

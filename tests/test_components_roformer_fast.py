@@ -35,8 +35,8 @@ def on_tokens(hidden, part):
 
 def test_the_fp32_forward_equals_upstreams():
     model, part = roformer(), inputs()
-    assert covered(model, part)
     with torch.no_grad():
+        assert covered(model, part)
         expected = model(**part).last_hidden_state
         got = encode(model, part)
     assert torch.allclose(on_tokens(got, part), on_tokens(expected, part), atol=1e-5)
@@ -66,7 +66,7 @@ def test_the_embedding_projection_of_a_narrower_embedding_is_applied():
 
 @pytest.mark.parametrize(
     "case",
-    ["training", "rotary_value", "bert", "extra input"],
+    ["training", "rotary_value", "bert", "extra input", "gradients"],
 )
 def test_what_it_does_not_cover_runs_the_models_own_forward(case):
     part = inputs()
@@ -79,14 +79,16 @@ def test_what_it_does_not_cover_runs_the_models_own_forward(case):
         model.train()
     if case == "extra input":
         part["head_mask"] = torch.ones(2, 4)  # an input the fast forward does not read
-    assert not covered(model, part)
-    torch.manual_seed(2)  # the same dropout masks in training
-    with torch.no_grad():
+    with torch.set_grad_enabled(case == "gradients"):
+        assert not covered(model, part)
+        torch.manual_seed(2)  # the same dropout masks in training
         expected = model(**part).last_hidden_state
-    torch.manual_seed(2)
-    with torch.no_grad():
+        torch.manual_seed(2)
         got = encode(model, part)
     assert torch.equal(got, expected)
+    if case == "gradients":  # every weight gets its gradient
+        got.sum().backward()
+        assert model.encoder.layer[0].attention.self.query.weight.grad is not None
 
 
 def test_a_weight_changed_in_place_is_read_at_the_next_forward():
@@ -108,3 +110,14 @@ def test_a_model_made_under_inference_mode_runs_too():
         expected = model(**part).last_hidden_state.float()
         got = encode(model, part).float()
     assert (on_tokens(got - expected, part)).abs().max() < 0.1
+
+
+def test_token_types_and_padding_on_the_left_as_upstream():
+    model, part = roformer(), inputs()
+    part["attention_mask"] = part["attention_mask"].flip(1)  # padding first
+    part["input_ids"] = part["input_ids"].flip(1)
+    part["token_type_ids"] = (torch.arange(part["input_ids"].shape[1]) % 2).expand(4, -1)
+    with torch.no_grad():
+        expected = model(**part).last_hidden_state
+        got = encode(model, part)
+    assert torch.allclose(on_tokens(got, part), on_tokens(expected, part), atol=1e-5)

@@ -162,6 +162,35 @@ def test_the_bf16_copy_is_made_again_after_a_training_step(saved):
     assert shim._bf16[1] is not first
 
 
+def test_fp32_prediction_reads_the_weights_of_the_last_training_step(tmp_path, monkeypatch):
+    """roformer_fast caches the stacked attention weights; thinc's optimizer updates them
+    through a numpy view that torch does not count, so each step drops the cache."""
+    import zh_medner.components.transformer as transformer
+
+    encoder = tmp_path / "enc"
+    build_random_encoder(
+        encoder, seed=1, hidden=32, layers=1, heads=2, intermediate=64, arch="roformer"
+    )
+    nlp = with_transformer(encoder, precision="fp32")
+    nlp.add_pipe("span_head", config={"model": {"max_length": 8, "tok2vec": LISTENER}})
+    examples = [Example(nlp.make_doc(d.text), d) for d in gold_docs(nlp)]
+    optimizer = nlp.initialize(lambda: examples)
+    trf = nlp.get_pipe("transformer")
+    docs = [nlp.make_doc(t) for t in TEXTS]
+
+    def hidden():
+        output = trf.predict(docs)
+        mask = numpy.asarray(output.wordpieces.attention_mask).astype(bool)
+        return numpy.asarray(output.model_output.last_hidden_state)[mask]
+
+    hidden()  # the stacked weights cached
+    for _ in range(3):  # spacy-transformers' first update leaves the encoder as it is
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    got = hidden()
+    monkeypatch.setattr(transformer, "encode", lambda model, part: model(**part).last_hidden_state)
+    numpy.testing.assert_allclose(got, hidden(), atol=1e-5)
+
+
 def test_int8_without_an_exported_encoder_says_how_to_add_it(encoder):
     nlp = with_transformer(encoder, precision="int8")
     with pytest.raises(ValueError, match="zh-medner export"):

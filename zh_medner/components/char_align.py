@@ -106,15 +106,16 @@ def tokenize(tokenizer, texts: list[str]):
 
 
 def _names(tokenizer, highest: int) -> numpy.ndarray:
-    """Every wordpiece's name by id, made once per tokenizer, and again when a batch holds an
-    id past them (a token added since: added tokens take new ids). Not len(tokenizer) on every
-    batch: it costs as much as the alignment. As long as the highest id, where a vocabulary
-    has gaps."""
+    """Every wordpiece's name by id, made once per tokenizer and again when tokens were added
+    (their count, or an id past the names). Not len(tokenizer) on every batch: it costs as much
+    as the alignment. As long as the highest id, where a vocabulary has gaps."""
+    added = len(tokenizer.added_tokens_decoder)
     cached = _NAMES.get(tokenizer)
-    if cached is None or highest >= len(cached):
+    if cached is None or cached[0] != added or highest >= len(cached[1]):
         ids = list(range(max(max(tokenizer.get_vocab().values(), default=-1), highest) + 1))
-        cached = _NAMES[tokenizer] = numpy.array(tokenizer.convert_ids_to_tokens(ids), dtype=object)
-    return cached
+        names = numpy.array(tokenizer.convert_ids_to_tokens(ids), dtype=object)
+        cached = _NAMES[tokenizer] = (added, names)
+    return cached[1]
 
 
 def doc_positions(spans) -> dict:

@@ -44,9 +44,13 @@ def encode(model, inputs: dict):
 
 
 def covered(model, inputs: dict) -> bool:
+    """Prediction (no gradients, eval mode) of a RoFormer encoder on the inputs it reads."""
+    import torch
+
     config = getattr(model, "config", None)
     return (
-        getattr(config, "model_type", None) == "roformer"
+        not torch.is_grad_enabled()
+        and getattr(config, "model_type", None) == "roformer"
         and not config.rotary_value
         and not config.is_decoder
         and not model.training
@@ -87,8 +91,9 @@ def attention(module, x, mask, cos, sin):
 
 
 def fused_projection(module):
-    """(weight, bias) of query, key and value stacked, made again when any of them changes (a
-    training step updates them in place, which bumps their version)."""
+    """(weight, bias) of query, key and value stacked, made again when one of them is replaced
+    or changed in place through torch. thinc's optimizer writes through a numpy view, which
+    torch does not count: whoever trains the model calls `forget` after each step."""
     import torch
 
     parts = [getattr(module, name) for name in ("query", "key", "value")]
@@ -100,6 +105,12 @@ def fused_projection(module):
             fused = (torch.cat([p.weight for p in parts]), torch.cat([p.bias for p in parts]))
         cached = _FUSED[module] = (key, *fused)
     return cached[1], cached[2]
+
+
+def forget(model) -> None:
+    """Drop the stacked weights of every attention in `model`: its weights have changed."""
+    for module in model.modules():
+        _FUSED.pop(module, None)
 
 
 def _version(tensor) -> int | None:

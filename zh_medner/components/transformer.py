@@ -34,7 +34,7 @@ try:
     from .char_align import forward as char_forward
     from .hf_state import read_config_and_tokenizer, state_from_bytes, state_to_bytes
     from .precision import autocast, check_precision, cpu_features, resolve_precision
-    from .roformer_fast import encode
+    from .roformer_fast import encode, forget
 except ImportError:  # `spacy package` imports each code file alone, outside its package
     from spacy.util import import_file
 
@@ -49,7 +49,8 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     fgm_backprop = import_file(
         "adversarial", Path(__file__).with_name("adversarial.py")
     ).fgm_backprop
-    encode = import_file("roformer_fast", Path(__file__).with_name("roformer_fast.py")).encode
+    _fast = import_file("roformer_fast", Path(__file__).with_name("roformer_fast.py"))
+    encode, forget = _fast.encode, _fast.forget
 
 
 @registry.architectures("zh_medner.TransformerModel.v1")
@@ -169,6 +170,16 @@ class ZhHFShim(HFShim):
             self._session_pid = os.getpid()
         return self._session
 
+    def finish_update(self, optimizer):
+        super().finish_update(optimizer)
+        self._weights_changed()
+
+    def _weights_changed(self) -> None:
+        """What prediction made from the weights is made again: the bf16 copy, the stacked
+        attention weights (thinc's optimizer updates them where torch does not count it)."""
+        self._bf16 = None
+        forget(self._model)
+
     def _bf16_model(self):
         """A bf16 copy of the encoder for prediction, made again after a training step or a
         load (either replaces or changes the fp32 weights)."""
@@ -183,7 +194,7 @@ class ZhHFShim(HFShim):
     # ------------------------------------------------------------ forward
 
     def begin_update(self, inputs):
-        self._bf16 = None  # the step changes the weights
+        self._weights_changed()
         precision = resolve_precision(self.training_precision)
         with autocast(precision):
             output, backprop = super().begin_update(inputs)
