@@ -12,6 +12,7 @@ are its own:
             with a token-classification head, windows of 128 tokens every 112 like the pipeline
   components (`--components`) the seconds of each component at each precision: make_doc,
             then each component over all the records in turn, batches of nlp.batch_size
+            (after an untimed pass with `--warm`)
 
 With `--warm` each pipeline row passes over the records once before the timed pass: the steady
 state of a long-running process (`zh-medner serve`, a batch over millions of notes), where the
@@ -128,13 +129,19 @@ def run_hf(hf_dir: str, data: str, limit: int, threads: int, *_):
     return {"load_s": load, "seconds": seconds, "chars": chars, "docs": len(texts)}
 
 
-def run_components(model: str, data: str, limit: int, threads: int, precision: str):
-    """Seconds in each component over the records in order, one component at a time."""
+def run_components(
+    model: str, data: str, limit: int, threads: int, precision: str, warm: bool = False
+):
+    """Seconds in each component over the records in order, one component at a time; `warm`:
+    after one untimed pass of the whole pipeline (bf16's first pass makes its kernels)."""
     import torch
 
     torch.set_num_threads(threads)
     nlp = _load(model, precision)
     texts = [d.text for d in _gold(nlp, data, limit)]
+    if warm:
+        for _ in nlp.pipe(texts):
+            pass
     encoder = _time_encoder_forward(nlp)
     t0 = time.perf_counter()
     docs = [nlp.make_doc(text) for text in texts]
@@ -173,12 +180,14 @@ def _time_encoder_forward(nlp) -> dict:
     return spent
 
 
-def measure_components(pipeline_path: str, data: str, limit: int, threads: int, precisions):
+def measure_components(
+    pipeline_path: str, data: str, limit: int, threads: int, precisions, warm: bool = False
+):
     """({precision: {component: seconds}}, {precision: seconds in the encoder's forward}),
     each precision in its own process; printed."""
     found, encoder = {}, {}
     for precision in precisions:
-        result = in_child("components", pipeline_path, data, limit, threads, precision)
+        result = in_child("components", pipeline_path, data, limit, threads, precision, warm)
         if "error" in result:
             msg.warn(f"components at {precision}: {result['error']}")
         found[precision] = result.get("components") or {}
@@ -315,7 +324,7 @@ def main(
     found, encoder = {}, {}
     if components:
         found, encoder = measure_components(
-            pipeline_path, str(data), limit, threads, precisions.split(",")
+            pipeline_path, str(data), limit, threads, precisions.split(","), warm
         )
     sizes = {"wheel_mb": wheel.stat().st_size / 1e6} if wheel and wheel.exists() else {}
     if sizes:

@@ -83,3 +83,39 @@ def test_warm_times_a_second_pass_over_the_same_records(saved, monkeypatch):  # 
     assert len(passes) == 1 and cold["seconds"] == 1.0
     warm = bench.run_pipeline(str(saved), str(gold), 0, 1, "fp32", 1, True)
     assert len(passes) == 3 and passes[1] == passes[2] and warm["seconds"] == 3.0
+
+
+def test_warm_components_are_timed_after_a_whole_pass(saved, monkeypatch):  # noqa: F811
+    """--components --warm: the pipeline runs once over the records before the timed
+    component passes, so the encoder's forward is timed without its first-pass costs."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    bench = importlib.import_module("benchmark_speed")
+    gold = saved.parent / "gold_components.spacy"
+    DocBin(docs=gold_docs(blank())).to_disk(gold)
+    forwards = []
+    timer = bench._time_encoder_forward
+
+    def count(nlp):
+        spent = timer(nlp)
+        shim = bench._encoder_shim(nlp)
+        inner = shim._forward
+        shim._forward = lambda *a, **k: forwards.append(1) or inner(*a, **k)
+        return spent
+
+    monkeypatch.setattr(bench, "_time_encoder_forward", count)
+    cold = bench.run_components(str(saved), str(gold), 0, 1, "fp32", False)
+    n_cold = len(forwards)
+    assert n_cold > 0 and cold["encoder_forward"] > 0
+    calls = []
+    real_load = bench._load
+
+    def load(model, precision):
+        nlp = real_load(model, precision)
+        pipe = nlp.pipe
+        nlp.pipe = lambda texts, **k: calls.append(1) or pipe(texts, **k)
+        return nlp
+
+    monkeypatch.setattr(bench, "_load", load)
+    warm = bench.run_components(str(saved), str(gold), 0, 1, "fp32", True)
+    assert calls == [1] and len(forwards) == 2 * n_cold  # the warm pass is not counted
+    assert set(warm["components"]) == set(cold["components"])
