@@ -99,20 +99,20 @@ def tokenize(tokenizer, texts: list[str]):
         return_token_type_ids=None,
         padding="longest",
     )
-    names = _names(tokenizer, int(encoding["input_ids"].max(initial=0)))
+    names = _names(tokenizer)
     encoding["input_texts"] = [names[row].tolist() for row in encoding["input_ids"]]
     encoding["pad_token"] = tokenizer.pad_token
     return encoding
 
 
-def _names(tokenizer, highest: int) -> numpy.ndarray:
+def _names(tokenizer) -> numpy.ndarray:
     """Every wordpiece's name by id, made once per tokenizer and again when tokens were added
-    (their count, or an id past the names). Not len(tokenizer) on every batch: it costs as much
-    as the alignment. As long as the highest id, where a vocabulary has gaps."""
+    (their count, not len(tokenizer): that costs as much as the alignment, every batch); as
+    long as the highest id, where a vocabulary has gaps."""
     added = len(tokenizer.added_tokens_decoder)
     cached = _NAMES.get(tokenizer)
-    if cached is None or cached[0] != added or highest >= len(cached[1]):
-        ids = list(range(max(max(tokenizer.get_vocab().values(), default=-1), highest) + 1))
+    if cached is None or cached[0] != added:
+        ids = list(range(max(tokenizer.get_vocab().values(), default=-1) + 1))
         names = numpy.array(tokenizer.convert_ids_to_tokens(ids), dtype=object)
         cached = _NAMES[tokenizer] = (added, names)
     return cached[1]

@@ -171,12 +171,10 @@ class ZhHFShim(HFShim):
         return self._session
 
     def finish_update(self, optimizer):
+        """The step changes the weights: what prediction made of them is made again, the bf16
+        copy and the stacked attention weights (thinc's optimizer writes where torch's version
+        counts do not see it)."""
         super().finish_update(optimizer)
-        self._weights_changed()
-
-    def _weights_changed(self) -> None:
-        """What prediction made from the weights is made again: the bf16 copy, the stacked
-        attention weights (thinc's optimizer updates them where torch does not count it)."""
         self._bf16 = None
         forget(self._model)
 
@@ -194,7 +192,6 @@ class ZhHFShim(HFShim):
     # ------------------------------------------------------------ forward
 
     def begin_update(self, inputs):
-        self._weights_changed()
         precision = resolve_precision(self.training_precision)
         with autocast(precision):
             output, backprop = super().begin_update(inputs)
