@@ -7,8 +7,10 @@ import numpy
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
+from zh_medner.components import lexicon_flags
 from zh_medner.components.lexicon_flags import (
     PrefixHashes,
+    batch_lexicon,
     build_lexicon_flags,
     set_lexicon,
     window_hashes,
@@ -104,6 +106,30 @@ def test_random_batches_agree_with_the_plain_comparison(seed):
     layer = layer_with(terms, max_length=5)
     for doc, flags in zip(docs, layer.predict(docs)):
         assert numpy.array_equal(flags, reference_flags(doc, terms, 5)), doc.text
+
+
+def test_a_batch_matched_at_once_gives_each_chunk_the_flags_it_would_get_alone(monkeypatch):
+    # the span head predicts a batch 16 docs at a time; the batch is matched in one pass
+    terms = {"DRU": ["阿莫西林"], "SYM": ["头痛", "发热"]}
+    layer = layer_with(terms)
+    nlp = blank()
+    docs = [nlp.make_doc(t) for t in ("服阿莫西林头痛", "发热", "", "头痛发热三天")]
+    alone = [layer.predict([doc])[0] for doc in docs]
+    calls = []
+    matched = lexicon_flags.batch_flags
+    monkeypatch.setattr(
+        lexicon_flags, "batch_flags", lambda table, ds: calls.append(len(ds)) or matched(table, ds)
+    )
+    with batch_lexicon(layer, docs):
+        chunks = layer.predict(docs[:2]) + layer.predict(docs[2:])
+        (other,) = layer.predict([nlp.make_doc("头痛")])  # not of the batch: matched alone
+    assert calls == [4, 1]
+    assert all(numpy.array_equal(a, b) for a, b in zip(alone, chunks))
+    assert other.tolist() == [[0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 1]]
+    assert layer._func.prepared == {}
+    with pytest.raises(RuntimeError), batch_lexicon(layer, docs):
+        raise RuntimeError
+    assert layer._func.prepared == {}  # an error inside leaves no batch behind
 
 
 def test_lexicon_features_without_a_lexicon_say_how_to_give_one():
