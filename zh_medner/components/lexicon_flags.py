@@ -12,10 +12,9 @@ docs: the polynomial hash of each window (from prefix sums, `PrefixHashes`) test
 bitmap of the terms' top hash bits (one gather; ~3% pass), the rest looked up among the hashes
 of the terms of that length, and each hit checked id by id (no false match even on a hash
 collision): faster than the per-character dictionary walk it replaces, with the same flags
-(docs/results.md has the timings). The bitmap took the binary search, 70% of the matching,
-down to a tenth of it. pyahocorasick was no faster and one more dependency
-for the wheel; spaCy's PhraseMatcher matched as fast but took 4 s to build from the lexicon's
-55,000 terms at load.
+(docs/results.md has the timings; the binary search had been 70% of the matching before the
+bitmap). pyahocorasick was no faster and one more dependency for the wheel; spaCy's
+PhraseMatcher matched as fast but took 4 s to build from the lexicon's 55,000 terms at load.
 
 This file is shipped in the wheel (`spacy package --code`): it imports nothing from `zh_medner`.
 """
