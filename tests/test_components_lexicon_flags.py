@@ -1,5 +1,6 @@
 """The span head's lexicon features (zh_medner/components/lexicon_flags.py)."""
 
+import contextlib
 import pickle
 import random
 
@@ -130,6 +131,44 @@ def test_a_batch_matched_at_once_gives_each_chunk_the_flags_it_would_get_alone(m
     with pytest.raises(RuntimeError), batch_lexicon(layer, docs):
         raise RuntimeError
     assert layer._func.prepared == {}  # an error inside leaves no batch behind
+
+
+def test_a_batch_that_fails_to_match_leaves_no_layer_holding_flags(monkeypatch):
+    from thinc.api import concatenate
+
+    first, second = layer_with({"SYM": ["头痛"]}), layer_with({"SYM": ["发热"]})
+    matched = lexicon_flags.batch_flags
+
+    def second_fails(table, docs):
+        if table is second._func.table:
+            raise MemoryError
+        return matched(table, docs)
+
+    monkeypatch.setattr(lexicon_flags, "batch_flags", second_fails)
+    with pytest.raises(MemoryError), batch_lexicon(concatenate(first, second), [blank()("头痛")]):
+        pass
+    assert first._func.prepared == {} and second._func.prepared == {}
+
+
+def test_the_span_head_matches_a_batch_once_and_predicts_as_chunk_by_chunk(monkeypatch):
+    import zh_medner.components.span_head as span_head
+
+    head = small_pipeline().get_pipe("span_head")
+    nlp = blank()
+    texts = ("服阿莫西林", "头痛", "", "发热三天，头痛", "口服阿莫西林胶囊")
+    docs = [nlp.make_doc(t) for t in texts]
+    monkeypatch.setattr(span_head, "PREDICT_DOCS", 2)
+    with monkeypatch.context() as chunkwise:  # each chunk of two matches its own docs
+        chunkwise.setattr(span_head, "batch_lexicon", lambda *args: contextlib.nullcontext())
+        alone = head.predict(docs)
+    calls = []
+    matched = lexicon_flags.batch_flags
+    monkeypatch.setattr(
+        lexicon_flags, "batch_flags", lambda table, ds: calls.append(len(ds)) or matched(table, ds)
+    )
+    batched = head.predict(docs)
+    assert calls == [4]  # the four docs with tokens, in one pass
+    assert all(numpy.array_equal(a, b) for a, b in zip(alone, batched))
 
 
 def test_lexicon_features_without_a_lexicon_say_how_to_give_one():

@@ -12,9 +12,9 @@ docs: the polynomial hash of each window (from prefix sums, `PrefixHashes`) test
 bitmap of the terms' top hash bits (one gather; ~3% pass), the rest looked up among the hashes
 of the terms of that length, and each hit checked id by id (no false match even on a hash
 collision): faster than the per-character dictionary walk it replaces, with the same flags
-(docs/results.md has the timings; the binary search had been 70% of the matching before the
-bitmap). pyahocorasick was no faster and one more dependency for the wheel; spaCy's
-PhraseMatcher matched as fast but took 4 s to build from the lexicon's 55,000 terms at load.
+(docs/results.md has the timings). pyahocorasick was no faster and one more dependency for
+the wheel; spaCy's PhraseMatcher matched as fast but took 4 s to build from the lexicon's 55,000
+terms at load.
 
 This file is shipped in the wheel (`spacy package --code`): it imports nothing from `zh_medner`.
 """
@@ -33,7 +33,7 @@ from thinc.types import Floats2d
 SEPARATOR = 0  # between docs in a batch: the id of "", which no term's character has
 BASE = numpy.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the rolling hash (mod 2**64)
 INVERSE = numpy.uint64(pow(int(BASE), -1, 2**64))  # BASE * INVERSE = 1 (mod 2**64)
-FILTER_BITS = 21  # a window whose hash's top bits no term has is no match: 2 MB, ~3% pass
+FILTER_BITS = 21  # a window whose hash's top bits no term has is no match (a 2 MB bitmap)
 
 
 class Terms(NamedTuple):
@@ -176,12 +176,15 @@ class FlagsForward:
 def batch_lexicon(model: Model, docs: list[Doc]):
     """Within it, the lexicon layers of `model` give `docs` the flags matched in one pass over
     all of them: the span head predicts a batch 16 docs at a time, and each pass costs some
-    numpy calls per term length (CMeEE dev: 0.26 s a chunk at a time, 0.10 s a batch)."""
+    numpy calls per term length. A layer called on other docs matches them itself (so a
+    nested or concurrent use of the same layer, whose exit empties it, costs time, not flags:
+    the docs of an open context stay alive, and their ids with them)."""
+    docs = list(docs)
     nodes = [node for node in model.walk() if node.name == "lexicon_flags"]
-    for node in nodes:  # thinc keeps a layer's forward, a FlagsForward here, as `_func`
-        flags = batch_flags(node._func.table_of(node), docs)
-        node._func.prepared = {id(doc): f for doc, f in zip(docs, flags)}
     try:
+        for node in nodes:  # thinc keeps a layer's forward, a FlagsForward here, as `_func`
+            flags = batch_flags(node._func.table_of(node), docs)
+            node._func.prepared = {id(doc): f for doc, f in zip(docs, flags)}
         yield
     finally:
         for node in nodes:

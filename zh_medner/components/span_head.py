@@ -175,8 +175,7 @@ class SpanHead(TrainablePipe):
         """Each doc's [types, tokens, max_length] scores. The docs run sorted by length,
         PREDICT_DOCS at a time: a batch of notes no longer pads every note to its longest."""
         docs = list(docs)
-        empty = numpy.zeros((len(self.labels), 0, self.max_length), "f")
-        out: list = [empty] * len(docs)
+        out: list = [numpy.zeros((len(self.labels), 0, self.max_length), "f")] * len(docs)
         # an empty doc has no spans; it stays out of the model, whose layers may give it a
         # (0, 0) array that a concatenation with other features refuses (as update does)
         order = sorted((i for i in range(len(docs)) if len(docs[i])), key=lambda i: len(docs[i]))
@@ -195,8 +194,7 @@ class SpanHead(TrainablePipe):
         for i, doc in enumerate(docs):
             n = len(doc)
             cells = self.model.ops.to_numpy(scores[i])[:, :n]
-            # flat indices, then unravelled: 4x faster than numpy.nonzero of the 3-d mask
-            above = numpy.flatnonzero(cells > threshold)
+            above = numpy.flatnonzero(cells > threshold)  # 4x numpy.nonzero of the 3-d mask
             t, start, dist = numpy.unravel_index(above, cells.shape)
             inside = start + dist < n  # the model masks the rest; scores from elsewhere may not
             t, start, dist = t[inside], start[inside], dist[inside]
