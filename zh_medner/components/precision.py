@@ -73,3 +73,38 @@ def autocast(precision: str):
 
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def available(int8_model: bytes | None) -> set[str]:
+    """The precisions a pipeline can run: fp32 and bf16, and int8 where its encoder has a
+    quantised model (`zh-medner export`) and onnxruntime is installed."""
+    found = {"fp32", "bf16"}
+    if int8_model:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            return found
+        found.add("int8")
+    return found
+
+
+def int8_session(int8_model: bytes, threads: int):
+    """An ONNX Runtime session of the quantised encoder on `threads` threads (made from the
+    bytes the pipeline carries: nothing unpickled)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(int8_model, options, providers=["CPUExecutionProvider"])
+
+
+def fp32_outputs(output, precision: str):
+    """Every output of a forward run in `precision`, in fp32 (numpy has no bf16)."""
+    if precision != "fp32":
+        for key, value in list(output.items()):
+            if isinstance(value, tuple):
+                output[key] = tuple(t.float() for t in value)
+            elif value is not None and value.is_floating_point():
+                output[key] = value.float()
+    return output

@@ -29,18 +29,16 @@ from spacy_transformers.layers.hf_shim import HFShim
 from spacy_transformers.layers.transformer_model import TransformerModel
 
 try:
+    from . import precision as _p
     from .adversarial import fgm_backprop
     from .char_align import EncoderText
     from .char_align import forward as char_forward
     from .hf_state import read_config_and_tokenizer, state_from_bytes, state_to_bytes
-    from .precision import autocast, check_precision, cpu_features, resolve_precision
     from .roformer_fast import encode, forget
 except ImportError:  # `spacy package` imports each code file alone, outside its package
     from spacy.util import import_file
 
-    _precision = import_file("precision", Path(__file__).with_name("precision.py"))
-    autocast, check_precision = _precision.autocast, _precision.check_precision
-    cpu_features, resolve_precision = _precision.cpu_features, _precision.resolve_precision
+    _p = import_file("precision", Path(__file__).with_name("precision.py"))
     _align = import_file("char_align", Path(__file__).with_name("char_align.py"))
     char_forward, EncoderText = _align.forward, _align.EncoderText
     _state = import_file("hf_state", Path(__file__).with_name("hf_state.py"))
@@ -51,6 +49,9 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     ).fgm_backprop
     _fast = import_file("roformer_fast", Path(__file__).with_name("roformer_fast.py"))
     encode, forget = _fast.encode, _fast.forget
+autocast, available, check_precision = _p.autocast, _p.available, _p.check_precision
+cpu_features, fp32_outputs = _p.cpu_features, _p.fp32_outputs
+int8_session, resolve_precision = _p.int8_session, _p.resolve_precision
 
 
 @registry.architectures("zh_medner.TransformerModel.v1")
@@ -126,26 +127,16 @@ class ZhHFShim(HFShim):
 
     # ------------------------------------------------------------ precision
 
-    def available_precisions(self) -> set[str]:
-        found = {"fp32", "bf16"}
-        if self.int8_model:
-            try:
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                return found
-            found.add("int8")
-        return found
-
     def run_precision(self) -> str:
         """The precision prediction runs in, resolved for this CPU and this pipeline."""
-        available = self.available_precisions()
-        if self.precision == "int8" and "int8" not in available:
+        found = available(self.int8_model)
+        if self.precision == "int8" and "int8" not in found:
             raise ValueError(
                 "precision int8: this pipeline's encoder has no int8 model, or onnxruntime is "
                 "not installed. Fix: `zh-medner export PIPELINE` (adds it), `pip install "
                 "onnxruntime`, or load with precision fp32/bf16/auto."
             )
-        return resolve_precision(self.precision, cpu_features(), available)
+        return resolve_precision(self.precision, cpu_features(), found)
 
     def _one_thread_if_forked(self) -> None:
         """A process forked after torch ran with several threads (nlp.pipe(n_process=2)) hangs
@@ -158,15 +149,9 @@ class ZhHFShim(HFShim):
 
     def _int8_session(self):
         if self._session is None or self._session_pid != os.getpid():  # not across a fork
-            import onnxruntime as ort
             import torch
 
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = torch.get_num_threads()
-            options.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(
-                self.int8_model, options, providers=["CPUExecutionProvider"]
-            )
+            self._session = int8_session(self.int8_model, torch.get_num_threads())
             self._session_pid = os.getpid()
         return self._session
 
@@ -195,12 +180,12 @@ class ZhHFShim(HFShim):
         precision = resolve_precision(self.training_precision)
         with autocast(precision):
             output, backprop = super().begin_update(inputs)
-        output = _fp32_outputs(output, precision)
+        output = fp32_outputs(output, precision)
         if self.adversarial_epsilon > 0:
 
             def forward(again):
                 with autocast(precision):
-                    return _fp32_outputs(self._model(*again.args, **again.kwargs), precision)
+                    return fp32_outputs(self._model(*again.args, **again.kwargs), precision)
 
             backprop = fgm_backprop(
                 self, inputs, output, backprop, self.adversarial_epsilon, forward
@@ -299,17 +284,6 @@ class ZhHFShim(HFShim):
         self._hfmodel = HFObjects(tokenizer, transformer, vocab, SimpleFrozenDict(), {})
         self._model = transformer
         return self
-
-
-def _fp32_outputs(output, precision: str):
-    """Every output in fp32 (numpy has no bf16)."""
-    if precision != "fp32":
-        for key, value in list(output.items()):
-            if isinstance(value, tuple):
-                output[key] = tuple(t.float() for t in value)
-            elif value is not None and value.is_floating_point():
-                output[key] = value.float()
-    return output
 
 
 def _rows(value, idx, n: int, seq: int, width: int):
