@@ -75,7 +75,7 @@ def autocast(precision: str):
     return contextlib.nullcontext()
 
 
-def available(int8_model: bytes | None) -> set[str]:
+def available_precisions(int8_model: bytes | None) -> set[str]:
     """The precisions a pipeline can run: fp32 and bf16, and int8 where its encoder has a
     quantised model (`zh-medner export`) and onnxruntime is installed."""
     found = {"fp32", "bf16"}

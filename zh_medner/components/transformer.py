@@ -49,8 +49,8 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     ).fgm_backprop
     _fast = import_file("roformer_fast", Path(__file__).with_name("roformer_fast.py"))
     encode, forget = _fast.encode, _fast.forget
-autocast, available, check_precision = _p.autocast, _p.available, _p.check_precision
-cpu_features, fp32_outputs = _p.cpu_features, _p.fp32_outputs
+autocast, check_precision, cpu_features = _p.autocast, _p.check_precision, _p.cpu_features
+available_precisions, fp32_outputs = _p.available_precisions, _p.fp32_outputs
 int8_session, resolve_precision = _p.int8_session, _p.resolve_precision
 
 
@@ -129,7 +129,7 @@ class ZhHFShim(HFShim):
 
     def run_precision(self) -> str:
         """The precision prediction runs in, resolved for this CPU and this pipeline."""
-        found = available(self.int8_model)
+        found = available_precisions(self.int8_model)
         if self.precision == "int8" and "int8" not in found:
             raise ValueError(
                 "precision int8: this pipeline's encoder has no int8 model, or onnxruntime is "
