@@ -11,7 +11,8 @@ from spacy_transformers.layers.transformer_model import huggingface_tokenize
 from spacy_transformers.span_getters import configure_strided_spans
 from transformers import AutoTokenizer
 
-from zh_medner.components.char_align import EncoderText, align_by_offsets, tokenize
+from zh_medner.components.char_align import EncoderText, align_by_offsets
+from zh_medner.components.char_tokenize import tokenize
 
 from .conftest import ROOT
 
@@ -75,40 +76,6 @@ def test_the_character_after_a_span_counts_as_its_last_tokens(nlp):
     spans = [doc[0:2], doc[1:4]]
     offsets = numpy.array([[[0, 0], [1, 3], [0, 0]], [[0, 3], [0, 0], [0, 0]]], dtype="int64")
     assert_same(align_by_offsets(spans, offsets), get_alignment_via_offset_mapping(spans, offsets))
-
-
-def test_wordpiece_names_with_gaps_in_the_vocabulary(tmp_path):
-    from transformers import BertTokenizerFast
-
-    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\nb\n")
-    gaps = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
-    assert (
-        tokenize(gaps, ["a b"])["input_texts"] == huggingface_tokenize(gaps, ["a b"])["input_texts"]
-    )
-
-
-def test_a_token_added_after_the_first_batch_is_named():
-    """The names are cached per tokenizer; an added token (a new id) renews them."""
-    tokenizer = AutoTokenizer.from_pretrained(ROOT / "encoders" / "medchar-roformer-4x256")
-    assert tokenize(tokenizer, ["发热"])["input_texts"][0][1:3] == ["发", "热"]
-    tokenizer.add_tokens(["<新词>"])
-    text = ["发热<新词>"]
-    assert (
-        tokenize(tokenizer, text)["input_texts"]
-        == huggingface_tokenize(tokenizer, text)["input_texts"]
-    )
-    assert "<新词>" in tokenize(tokenizer, text)["input_texts"][0]
-
-
-def test_a_token_added_into_a_gap_of_the_vocabulary_is_named(tmp_path):
-    from transformers import BertTokenizerFast
-
-    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\nb\n")
-    gaps = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
-    tokenize(gaps, ["a b"])
-    gaps.add_tokens(["zz"])
-    text = ["a zz b"]
-    assert tokenize(gaps, text)["input_texts"] == huggingface_tokenize(gaps, text)["input_texts"]
 
 
 CHARS = st.sampled_from(list("患者发热咳嗽血常规aBc12 .%\n，。μ℃😀"))

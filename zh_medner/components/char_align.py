@@ -11,11 +11,11 @@ forward with both done on whole arrays; `align_by_offsets` returns exactly upstr
 The one change to what upstream feeds the encoder: `EncoderText` gives it a character for the
 whitespace its tokenizer would drop.
 
-This file is shipped in the wheel: it imports nothing from `zh_medner`.
+This file is shipped in the wheel: it imports nothing from `zh_medner` but its sibling
+char_tokenize.py (the encoder's tokenizer, its Chinese characters looked up directly).
 """
 
 import re
-import weakref
 
 import numpy
 from spacy.attrs import IDX, LENGTH, SPACY
@@ -26,7 +26,14 @@ from thinc.api import torch2xp
 from thinc.types import Ragged
 from transformers.file_utils import ModelOutput
 
-_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+try:
+    from .char_tokenize import tokenize
+except ImportError:  # `spacy package` imports each code file alone, outside its package
+    from pathlib import Path
+
+    from spacy.util import import_file
+
+    tokenize = import_file("char_tokenize", Path(__file__).with_name("char_tokenize.py")).tokenize
 
 
 def forward(model, docs, is_train: bool):
@@ -85,37 +92,6 @@ class EncoderText:
         if self.space:
             text = SPACE_BESIDE_CJK.sub(lambda m: self.space * len(m.group()), text)
         return text
-
-
-def tokenize(tokenizer, texts: list[str]):
-    """upstream's huggingface_tokenize (a fast tokenizer: offsets are needed), wordpiece names
-    looked up in one array."""
-    encoding = tokenizer(
-        texts,
-        add_special_tokens=True,
-        return_attention_mask=True,
-        return_offsets_mapping=True,
-        return_tensors="np",
-        return_token_type_ids=None,
-        padding="longest",
-    )
-    names = _names(tokenizer)
-    encoding["input_texts"] = [names[row].tolist() for row in encoding["input_ids"]]
-    encoding["pad_token"] = tokenizer.pad_token
-    return encoding
-
-
-def _names(tokenizer) -> numpy.ndarray:
-    """Every wordpiece's name by id, made once per tokenizer and again when tokens were added
-    (their count, not len(tokenizer): that costs as much as the alignment, every batch); as
-    long as the highest id, where a vocabulary has gaps."""
-    added = len(tokenizer.added_tokens_decoder)
-    cached = _NAMES.get(tokenizer)
-    if cached is None or cached[0] != added:
-        ids = list(range(max(tokenizer.get_vocab().values(), default=-1) + 1))
-        names = numpy.array(tokenizer.convert_ids_to_tokens(ids), dtype=object)
-        cached = _NAMES[tokenizer] = (added, names)
-    return cached[1]
 
 
 def doc_positions(spans) -> dict:
