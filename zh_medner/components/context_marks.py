@@ -175,11 +175,12 @@ class Marks:
     def write(self, doc: Doc, spans: list[Span]) -> None:
         """Set each extension, and `context_cues`: [{attribute, cue, start, end}] in characters."""
         for span, cues in zip(spans, self.cues):
+            underscore = span._  # made once: every `span._` builds a new object
             shown = []
             for category, ext in EXTENSIONS.items():
-                span._.set(ext, bool(cues[category]))
+                underscore.set(ext, bool(cues[category]))
                 for start, end in sorted(set(cues[category])):
                     cue = doc[start:end]  # its own tokens: doc.text would make one per token
                     a, b = cue.start_char, cue.end_char
                     shown.append({"attribute": ext, "cue": cue.text, "start": a, "end": b})
-            span._.set(CUES_EXTENSION, shown)
+            underscore.set(CUES_EXTENSION, shown)
