@@ -7,6 +7,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, RoFormerConfig, RoFormerModel
 
+from zh_medner.components import roformer_fast
 from zh_medner.components.roformer_fast import covered, encode
 
 SMALL = {"vocab_size": 50, "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64}
@@ -53,6 +54,52 @@ def test_a_bf16_model_stays_within_bf16_rounding_of_upstream():
     upstream_error = (on_tokens(upstream - exact, part)).abs().max()
     error = (on_tokens(got - exact, part)).abs().max()
     assert error <= 2 * upstream_error + 1e-2
+
+
+@pytest.mark.parametrize("act", ["gelu", "relu", "no fused op", "fp32"])
+def test_bf16_products_with_their_bias_gelu_and_sum_fused_or_not_as_upstream(act, monkeypatch):
+    """In bf16, oneDNN's fused products where torch has them and the activation is the exact
+    GELU; upstream's modules otherwise (and in fp32); within bf16 rounding of fp32 either way."""
+    model, part = roformer(hidden_act="relu" if act == "relu" else "gelu"), inputs()
+    run = model if act == "fp32" else copy.deepcopy(model).to(torch.bfloat16)
+    calls = []
+    found = roformer_fast.fused_linear
+
+    def spy(*args):
+        op = found(*args)
+        calls.append(op is not None)
+        return None if act == "no fused op" else op
+
+    monkeypatch.setattr(roformer_fast, "fused_linear", spy)
+    with torch.no_grad():
+        exact = model(**part).last_hidden_state
+        upstream = run(**part).last_hidden_state.float()
+        got = encode(run, part).float()
+    assert calls == [act in ("gelu", "no fused op")]
+    error = (on_tokens(got - exact, part)).abs().max()
+    assert error <= 2 * (on_tokens(upstream - exact, part)).abs().max() + 1e-2
+    if act == "fp32":
+        assert torch.allclose(on_tokens(got, part), on_tokens(exact, part), atol=1e-5)
+
+
+def test_the_fused_products_are_upstreams_arithmetic():
+    """The fused layer, run in fp32 here (the pipeline runs it in bf16), equals upstream's
+    modules to float rounding."""
+    model = roformer()
+    layer = model.encoder.layer[0]
+    torch.manual_seed(3)
+    x, heads = torch.randn(2, 7, 32) * 3, torch.randn(2, 7, 32) * 3
+    op = roformer_fast.fused_linear(copy.deepcopy(model).to(torch.bfloat16), x.bfloat16())
+    with torch.no_grad():
+        attended = layer.attention.output(heads, x)
+        expected = layer.output(layer.intermediate(attended), attended)
+        got = roformer_fast.feed_forward(layer, heads, x, op)
+        query = layer.attention.self.query(x)
+        projected = op(
+            x.flatten(0, 1), *roformer_fast.fused_projection(layer.attention.self), "none", [], ""
+        )
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(projected[:, :32], query.flatten(0, 1), atol=1e-5)
 
 
 def test_the_embedding_projection_of_a_narrower_embedding_is_applied():

@@ -7,7 +7,12 @@ the bf16 encoder forward (py-spy, CMeEE dev). `encode` reads the same weights an
 - builds the rotary tables once per forward, the sine's sign folded in;
 - projects query, key and value in one matrix product (their weights stacked once, again only
   after they change), and rotates query and key together;
-- runs scores, mask and softmax in `scaled_dot_product_attention`.
+- runs scores, mask and softmax in `scaled_dot_product_attention`;
+- in bf16 on the CPU, runs each matrix product with its bias, and the GELU or the residual
+  sum after it, in one oneDNN call (`torch.ops.mkldnn._linear_pointwise`, the call torch's
+  own compiler makes for these patterns on CPU; bf16 products run in oneDNN anyway). Not in
+  fp32, whose products run in MKL: there the same call kept a reordered copy of the weights
+  for each input shape (docs/results.md). Where torch lacks it, upstream's modules run.
 The arithmetic is upstream's; only the order of some roundings differs (tests compare both).
 A model this does not cover (not a RoFormer encoder, rotary values, training, extra inputs)
 runs its own forward.
@@ -37,10 +42,44 @@ def encode(model, inputs: dict):
     # upstream's extended mask: 0 where a window has a token, the dtype's minimum elsewhere
     mask = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
     cos, sin = rotary_tables(model.encoder.embed_positions.weight[: ids.shape[1]])
+    op = fused_linear(model, x)
     for layer in model.encoder.layer:
-        attended = layer.attention.output(attention(layer.attention.self, x, mask, cos, sin), x)
-        x = layer.output(layer.intermediate(attended), attended)
+        heads = attention(layer.attention.self, x, mask, cos, sin, op)
+        if op is None:
+            attended = layer.attention.output(heads, x)
+            x = layer.output(layer.intermediate(attended), attended)
+        else:
+            x = feed_forward(layer, heads, x, op)
     return x
+
+
+def fused_linear(model, x):
+    """torch's oneDNN matrix product with a fused bias, GELU or sum, for bf16 on the CPU
+    where torch has it and the model's activation is the exact GELU it fuses; else None."""
+    import torch
+
+    if (
+        x.device.type != "cpu"
+        or x.dtype != torch.bfloat16
+        or model.config.hidden_act != "gelu"
+        or not torch.backends.mkldnn.is_available()
+    ):
+        return None
+    try:
+        return torch.ops.mkldnn._linear_pointwise
+    except (AttributeError, RuntimeError):  # a torch built without it
+        return None
+
+
+def feed_forward(layer, heads, x, op):
+    """The layer after its attention: upstream's LayerNorm(dense(heads) + x), then
+    LayerNorm(dense(GELU(dense(a))) + a), each bias, GELU and sum inside its product."""
+    out, inner, last = layer.attention.output, layer.intermediate.dense, layer.output
+    a = out.LayerNorm(
+        op.binary(heads.flatten(0, 1), x.flatten(0, 1), out.dense.weight, out.dense.bias, "add")
+    )
+    h = op(a, inner.weight, inner.bias, "gelu", [], "none")
+    return last.LayerNorm(op.binary(h, a, last.dense.weight, last.dense.bias, "add")).view(x.shape)
 
 
 def covered(model, inputs: dict) -> bool:
@@ -73,14 +112,18 @@ def rotary_tables(positions):
     )
 
 
-def attention(module, x, mask, cos, sin):
-    """One RoFormerSelfAttention's output, [windows, n, hidden]."""
+def attention(module, x, mask, cos, sin, op=None):
+    """One RoFormerSelfAttention's output, [windows, n, hidden]; `op`: `fused_linear`'s."""
     import torch
     from torch.nn.functional import linear, scaled_dot_product_attention
 
     b, n, _ = x.shape
     h, d = module.num_attention_heads, module.attention_head_size
-    qkv = linear(x, *fused_projection(module)).view(b, n, 3, h, d)
+    weight, bias = fused_projection(module)
+    if op is None:
+        qkv = linear(x, weight, bias).view(b, n, 3, h, d)
+    else:
+        qkv = op(x.flatten(0, 1), weight, bias, "none", [], "").view(b, n, 3, h, d)
     qk = qkv[:, :, :2]
     pairs = qk.unflatten(-1, (-1, 2))
     swapped = torch.stack((pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
