@@ -5,9 +5,9 @@ is its vocabulary entry (or [UNK]) whatever stands beside it. `tokenize` gives e
 spacy-transformers' `huggingface_tokenize` gives (tests/test_components_char_tokenize.py
 checks them against each other), but sends only the runs of other characters (digits, Latin,
 punctuation, spaces) through the Hugging Face tokenizer, each distinct run once, and places
-the characters' ids with numpy. On CMeEE dev the Rust tokenizer had taken 0.58 s of an
-8-second pass; this takes under a tenth of that (docs/results.md). A tokenizer this does not
-cover (another normalizer or model, an added token with a Chinese character) runs as before.
+the characters' ids with numpy, at a small part of the Rust tokenizer's cost (docs/results.md).
+A tokenizer this does not cover (another normalizer or model, an added token with a Chinese
+character) runs as before.
 
 This file is shipped in the wheel: it imports nothing from `zh_medner`.
 """
