@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy_transformers.layers.transformer_model import huggingface_tokenize
+from tokenizers import AddedToken
 from transformers import AutoTokenizer, BertTokenizerFast
 
 from zh_medner.components import char_tokenize
@@ -71,14 +72,42 @@ def test_an_added_token_with_a_chinese_character_turns_the_table_off():
     assert "<新词>" in tokenize(tokenizer, ["发热<新词>"])["input_texts"][0]
 
 
-def test_an_added_latin_token_keeps_the_table(tokenizer):
+@pytest.mark.parametrize(
+    "added, kept",
+    [
+        (AddedToken("qd"), True),
+        (AddedToken("<x>", lstrip=True, normalized=False), True),
+        (AddedToken("<x>", lstrip=True), False),  # matched on the normalized text, the
+        (AddedToken("<x>", rstrip=True), False),  # space put before 热 is taken in
+        (AddedToken("a ", normalized=True), False),
+        (AddedToken("qd", single_word=True), False),
+    ],
+)
+def test_an_added_latin_token_keeps_the_table_where_it_matches_inside_a_run(added, kept):
     tokenizer = shipped()
-    tokenizer.add_tokens(["qd"])
-    assert char_tokenizer(tokenizer) is not None
-    assert_upstreams(tokenizer, ["每日qd口服", "qdqd 发热"])
+    tokenizer.add_tokens([added])
+    assert (char_tokenizer(tokenizer) is not None) == kept
+    assert_upstreams(tokenizer, ["每日qd口服", "qdqd 发热", "发<x>热", "a发 <x> 热", "a 发"])
 
 
-def test_the_run_cache_starts_again_when_full(tokenizer, monkeypatch):
+def test_a_change_after_the_first_batch_is_seen():
+    """Padding on the left, or another post-processor, set after the table was made."""
+    from tokenizers.processors import TemplateProcessing
+
+    tokenizer = shipped()
+    assert_upstreams(tokenizer, ["发热", "咳嗽三天"])
+    tokenizer.padding_side = "left"
+    assert char_tokenizer(tokenizer) is None
+    assert_upstreams(tokenizer, ["发热", "咳嗽三天"])
+    tokenizer.padding_side = "right"
+    specials = [("[CLS]", tokenizer.cls_token_id), ("[SEP]", tokenizer.sep_token_id)]
+    post = TemplateProcessing(single="[CLS] $A:1 [SEP]", special_tokens=specials)
+    tokenizer.backend_tokenizer.post_processor = post
+    assert char_tokenizer(tokenizer) is None  # a text of type 1
+    assert_upstreams(tokenizer, ["发热", "咳嗽三天"])
+
+
+def test_the_run_cache_starts_again_when_full_and_keeps_short_runs(tokenizer, monkeypatch):
     monkeypatch.setattr(char_tokenize, "MAX_RUNS", 5)
     fast = char_tokenizer(tokenizer)
     fast.runs = {}
@@ -87,8 +116,12 @@ def test_the_run_cache_starts_again_when_full(tokenizer, monkeypatch):
     assert set(fast.runs) == {"0", "，0ml", "1", "，7ml"}
     assert_upstreams(tokenizer, texts[2:4])
     assert set(fast.runs) == {"2", "，14ml", "3", "，21ml"}
-    assert_upstreams(tokenizer, texts)  # more new runs than the cache holds: none kept
-    assert set(fast.runs) == set()
+    assert_upstreams(tokenizer, texts)  # more new runs than the cache holds: the first kept
+    assert len(fast.runs) == 5
+    fast.runs = {}
+    long = "x" * (char_tokenize.MAX_RUN_CHARS + 1)
+    assert_upstreams(tokenizer, [f"发{long}热", f"发{long[1:]}热"])
+    assert set(fast.runs) == {long[1:]}
 
 
 def test_another_normalizer_runs_the_tokenizer(tmp_path):
@@ -110,8 +143,6 @@ def test_any_text_gives_upstreams_batch(tokenizer, texts):
 
 
 def test_wordpiece_names_with_gaps_in_the_vocabulary(tmp_path):
-    from transformers import BertTokenizerFast
-
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\nb\n")
     gaps = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
     assert (
@@ -121,7 +152,7 @@ def test_wordpiece_names_with_gaps_in_the_vocabulary(tmp_path):
 
 def test_a_token_added_after_the_first_batch_is_named():
     """The names are cached per tokenizer; an added token (a new id) renews them."""
-    tokenizer = AutoTokenizer.from_pretrained(ROOT / "encoders" / "medchar-roformer-4x256")
+    tokenizer = shipped()
     assert tokenize(tokenizer, ["发热"])["input_texts"][0][1:3] == ["发", "热"]
     tokenizer.add_tokens(["<新词>"])
     text = ["发热<新词>"]
@@ -133,8 +164,6 @@ def test_a_token_added_after_the_first_batch_is_named():
 
 
 def test_a_token_added_into_a_gap_of_the_vocabulary_is_named(tmp_path):
-    from transformers import BertTokenizerFast
-
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\nb\n")
     gaps = BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
     tokenize(gaps, ["a b"])

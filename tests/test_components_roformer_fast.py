@@ -75,7 +75,10 @@ def test_bf16_products_with_their_bias_gelu_and_sum_fused_or_not_as_upstream(act
         exact = model(**part).last_hidden_state
         upstream = run(**part).last_hidden_state.float()
         got = encode(run, part).float()
-    assert calls == [act in ("gelu", "no fused op")]
+    # found for the exact GELU in bf16 on a CPU whose oneDNN does bf16 (then used unless taken away)
+    assert calls == [
+        act in ("gelu", "no fused op") and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    ]
     error = (on_tokens(got - exact, part)).abs().max()
     assert error <= 2 * (on_tokens(upstream - exact, part)).abs().max() + 1e-2
     if act == "fp32":
@@ -89,14 +92,18 @@ def test_the_fused_products_are_upstreams_arithmetic():
     layer = model.encoder.layer[0]
     torch.manual_seed(3)
     x, heads = torch.randn(2, 7, 32) * 3, torch.randn(2, 7, 32) * 3
-    op = roformer_fast.fused_linear(copy.deepcopy(model).to(torch.bfloat16), x.bfloat16())
+    op = torch.ops.mkldnn._linear_pointwise
     with torch.no_grad():
         attended = layer.attention.output(heads, x)
         expected = layer.output(layer.intermediate(attended), attended)
         got = roformer_fast.feed_forward(layer, heads, x, op)
         query = layer.attention.self.query(x)
         projected = op(
-            x.flatten(0, 1), *roformer_fast.fused_projection(layer.attention.self), "none", [], ""
+            x.flatten(0, 1),
+            *roformer_fast.fused_projection(layer.attention.self),
+            "none",
+            [],
+            "none",
         )
     assert torch.allclose(got, expected, atol=1e-5)
     assert torch.allclose(projected[:, :32], query.flatten(0, 1), atol=1e-5)

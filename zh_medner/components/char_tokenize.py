@@ -18,17 +18,20 @@ import weakref
 import numpy
 
 # BERT's `_is_chinese_char` blocks that have no decomposition (its compatibility ideographs
-# do, under the normalizer's NFD: they go the slow way); a character table this long.
+# do, under the normalizer's NFD: they go the slow way); the table ends where the last ends.
 FAST_BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF))
 TABLE_SIZE = 0xA000
-MAX_RUNS = 200_000  # cached runs; the cache starts again beyond this (a long-lived server)
+# The cache of runs: at most this many, of at most this many characters (a long run rarely
+# comes again); it starts again when full (a long-lived server).
+MAX_RUNS, MAX_RUN_CHARS = 50_000, 32
+PARTS = ("normalizer", "pre_tokenizer", "post_processor")
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def tokenize(tokenizer, texts: list[str]) -> dict:
-    """upstream's huggingface_tokenize (a fast tokenizer: offsets are needed), wordpiece names
-    looked up in one array."""
+    """upstream's huggingface_tokenize (a fast tokenizer: offsets are needed): Chinese
+    characters from the table where `covers` allows, wordpiece names looked up in one array."""
     fast = char_tokenizer(tokenizer)
     encoding = fast(texts) if fast is not None and texts else None
     if encoding is None:
@@ -61,43 +64,69 @@ def _names(tokenizer) -> numpy.ndarray:
 
 
 def char_tokenizer(tokenizer):
-    """A `CharTokenizer` for `tokenizer`, made once and again after tokens were added; None
-    where the tokenizer is not one it reproduces."""
-    added = len(tokenizer.added_tokens_decoder)
+    """A `CharTokenizer` for `tokenizer`, made again when its added tokens, padding side,
+    normalizer, pre-tokenizer or post-processor change; None where `covers` refuses it."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    parts = [getattr(backend, part) for part in PARTS]
+    key = (
+        len(tokenizer.added_tokens_decoder),
+        tokenizer.padding_side,
+        *(None if part is None else part.__getstate__() for part in parts),
+    )
     cached = _CACHE.get(tokenizer)
-    if cached is None or cached[0] != added:
-        cached = _CACHE[tokenizer] = (
-            added,
-            CharTokenizer(tokenizer) if covers(tokenizer) else None,
-        )
+    if cached is None or cached[0] != key:
+        fast = CharTokenizer(tokenizer) if covers(tokenizer) else None
+        cached = _CACHE[tokenizer] = (key, fast)
     return cached[1]
 
 
 def covers(tokenizer) -> bool:
-    """A fast BERT tokenizer (Chinese characters split, WordPiece, [CLS] text [SEP], padding
-    on the right) whose added tokens hold no Chinese character and need no word boundary."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or getattr(tokenizer, "padding_side", "right") != "right":
-        return False
-    spec = json.loads(backend.to_str())
-    normalizer, post = spec.get("normalizer") or {}, spec.get("post_processor") or {}
-    single = [next(iter(part.values())).get("id") for part in post.get("single", [])]
+    """Whether the table gives exactly the tokenizer's batch: a fast BERT tokenizer (its
+    normalizer splits Chinese characters, WordPiece, [CLS] text [SEP] all of type 0, padding
+    on the right) whose added tokens can match only inside the runs between Chinese
+    characters."""
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    normalizer, model = spec.get("normalizer") or {}, spec["model"]
     return (
-        normalizer.get("type") == "BertNormalizer"
+        tokenizer.padding_side == "right"
+        and normalizer.get("type") == "BertNormalizer"
         and normalizer.get("handle_chinese_chars") is True
         and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
-        and spec["model"].get("type") == "WordPiece"
-        and (
-            post.get("type") == "BertProcessing"
-            or (post.get("type") == "TemplateProcessing" and single == ["[CLS]", "A", "[SEP]"])
-        )
-        and tokenizer.cls_token == "[CLS]"
-        and tokenizer.sep_token == "[SEP]"
-        and tokenizer.pad_token_id is not None
-        and not any(
-            added.single_word or _fast_chars(added.content).any()
-            for added in tokenizer.added_tokens_decoder.values()
-        )
+        and model.get("type") == "WordPiece"
+        and model.get("unk_token") == tokenizer.unk_token
+        and None not in (tokenizer.unk_token_id, tokenizer.pad_token_id)
+        and _cls_text_sep(spec.get("post_processor") or {}, tokenizer)
+        and all(_inside_runs(added) for added in tokenizer.added_tokens_decoder.values())
+    )
+
+
+def _cls_text_sep(post: dict, tokenizer) -> bool:
+    """The post-processor wraps a text in the tokenizer's [CLS] and [SEP], all of type 0."""
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    if post.get("type") == "BertProcessing":
+        return post["cls"][1] == cls and post["sep"][1] == sep
+    if post.get("type") != "TemplateProcessing":
+        return False
+    parts = [next(iter(part.values())) for part in post.get("single", [])]
+    names = [part.get("id") for part in parts]
+    special = post.get("special_tokens") or {}
+    return (
+        names == [tokenizer.cls_token, "A", tokenizer.sep_token]
+        and all(part.get("type_id", 0) == 0 for part in parts)
+        and (special.get(names[0]) or {}).get("ids") == [cls]
+        and (special.get(names[2]) or {}).get("ids") == [sep]
+    )
+
+
+def _inside_runs(added) -> bool:
+    """An added token that matches inside a run alone as in the whole text: no Chinese
+    character, no word boundary needed, and (matched on the normalized text, where each
+    Chinese character stands between spaces) no whitespace at its ends taken in."""
+    spaced = added.lstrip or added.rstrip or added.content != added.content.strip()
+    return not (
+        added.single_word or _fast_chars(added.content).any() or (added.normalized and spaced)
     )
 
 
@@ -142,7 +171,7 @@ class CharTokenizer:
         row = numpy.repeat(numpy.arange(len(texts)), lengths)[start]
         return self._padded(row, piece, start - starts[row], end - starts[row], len(texts))
 
-    def _run_pieces(self, runs: list[str], first: numpy.ndarray):
+    def _run_pieces(self, runs: list[str], first: list[int]):
         """Each run's wordpieces (ids, starts, ends in the batch), the new runs tokenized in
         one call."""
         found = {run: self.runs.get(run) for run in runs}
@@ -150,7 +179,6 @@ class CharTokenizer:
         if new:
             if len(self.runs) + len(new) > MAX_RUNS:
                 self.runs = {}
-            kept = self.runs if len(new) <= MAX_RUNS else {}
             encoding = self.tokenizer(
                 new,
                 add_special_tokens=False,
@@ -159,12 +187,14 @@ class CharTokenizer:
                 return_token_type_ids=False,
             )
             for run, ids, offsets in zip(new, encoding["input_ids"], encoding["offset_mapping"]):
-                pieces = (ids, [a for a, _ in offsets], [b for _, b in offsets])
-                found[run] = kept[run] = pieces
+                pieces = numpy.array([ids, *zip(*offsets)] if ids else [[]] * 3, dtype="int64")
+                found[run] = pieces
+                if len(run) <= MAX_RUN_CHARS and len(self.runs) < MAX_RUNS:
+                    self.runs[run] = pieces
         pieces = [found[run] for run in runs]
-        counts = numpy.fromiter((len(p[0]) for p in pieces), dtype="int64", count=len(pieces))
+        counts = numpy.fromiter((p.shape[1] for p in pieces), dtype="int64", count=len(pieces))
+        flat = numpy.concatenate(pieces, axis=1) if pieces else numpy.zeros((3, 0), "int64")
         base = numpy.repeat(numpy.asarray(first, dtype="int64"), counts)
-        flat = [numpy.fromiter((x for p in pieces for x in p[k]), dtype="int64") for k in range(3)]
         return flat[0], flat[1] + base, flat[2] + base
 
     def _padded(self, row, piece, start, end, n_rows: int) -> dict:

@@ -8,11 +8,11 @@ the bf16 encoder forward (py-spy, CMeEE dev). `encode` reads the same weights an
 - projects query, key and value in one matrix product (their weights stacked once, again only
   after they change), and rotates query and key together;
 - runs scores, mask and softmax in `scaled_dot_product_attention`;
-- in bf16 on the CPU, runs each matrix product with its bias, and the GELU or the residual
-  sum after it, in one oneDNN call (`torch.ops.mkldnn._linear_pointwise`, the call torch's
-  own compiler makes for these patterns on CPU; bf16 products run in oneDNN anyway). Not in
-  fp32, whose products run in MKL: there the same call kept a reordered copy of the weights
-  for each input shape (docs/results.md). Where torch lacks it, upstream's modules run.
+- in bf16, on a CPU whose oneDNN does bf16, runs each matrix product with its bias, and the
+  GELU or the residual sum after it, in one oneDNN call (`torch.ops.mkldnn._linear_pointwise`,
+  the call torch's own compiler makes for these patterns on CPU). Not in fp32, whose products
+  run in MKL: there the same call kept a reordered copy of the weights for each input shape
+  (docs/results.md). Elsewhere upstream's modules run.
 The arithmetic is upstream's; only the order of some roundings differs (tests compare both).
 A model this does not cover (not a RoFormer encoder, rotary values, training, extra inputs)
 runs its own forward.
@@ -54,8 +54,9 @@ def encode(model, inputs: dict):
 
 
 def fused_linear(model, x):
-    """torch's oneDNN matrix product with a fused bias, GELU or sum, for bf16 on the CPU
-    where torch has it and the model's activation is the exact GELU it fuses; else None."""
+    """torch's oneDNN matrix product with a fused bias, GELU or sum, for bf16 on a CPU where
+    oneDNN does bf16 (without it the call fails: plain products fall back to torch's own
+    kernels) and for the exact GELU it fuses; else None."""
     import torch
 
     if (
@@ -66,8 +67,9 @@ def fused_linear(model, x):
     ):
         return None
     try:
-        return torch.ops.mkldnn._linear_pointwise
-    except (AttributeError, RuntimeError):  # a torch built without it
+        ops = torch.ops.mkldnn
+        return ops._linear_pointwise if ops._is_mkldnn_bf16_supported() else None
+    except (AttributeError, RuntimeError):  # a torch built without them
         return None
 
 
@@ -123,7 +125,7 @@ def attention(module, x, mask, cos, sin, op=None):
     if op is None:
         qkv = linear(x, weight, bias).view(b, n, 3, h, d)
     else:
-        qkv = op(x.flatten(0, 1), weight, bias, "none", [], "").view(b, n, 3, h, d)
+        qkv = op(x.flatten(0, 1), weight, bias, "none", [], "none").view(b, n, 3, h, d)
     qk = qkv[:, :, :2]
     pairs = qk.unflatten(-1, (-1, 2))
     swapped = torch.stack((pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
