@@ -175,3 +175,39 @@ def test_token_types_and_padding_on_the_left_as_upstream():
         expected = model(**part).last_hidden_state
         got = encode(model, part)
     assert torch.allclose(on_tokens(got, part), on_tokens(expected, part), atol=1e-5)
+
+
+@pytest.mark.parametrize("amx", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_attention_as_products_in_bf16_without_amx_else_fused_as_upstream(amx, dtype, monkeypatch):
+    monkeypatch.setattr(roformer_fast, "_has_amx", lambda: amx)
+    calls = []
+    products = roformer_fast.attention_products
+    monkeypatch.setattr(
+        roformer_fast, "attention_products", lambda *a: calls.append(1) or products(*a)
+    )
+    model, part = roformer(), inputs()
+    run = copy.deepcopy(model).to(dtype)
+    with torch.no_grad():
+        exact = model(**part).last_hidden_state
+        upstream = run(**part).last_hidden_state.float()
+        got = encode(run, part).float()
+    error = (on_tokens(got - exact, part)).abs().max()
+    assert error <= 2 * (on_tokens(upstream - exact, part)).abs().max() + 1e-5
+    as_products = dtype == torch.bfloat16 and not amx
+    assert len(calls) == (model.config.num_hidden_layers if as_products else 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_attention_products_equal_torchs_attention(dtype):
+    """Padded keys take no weight, each window's own mask, the 1/sqrt(d) scale."""
+    torch.manual_seed(4)
+    q, k, v = (torch.randn(3, 2, 9, 8).to(dtype) for _ in range(3))
+    lengths = torch.tensor([9, 4, 1])
+    keep = (torch.arange(9)[None] < lengths[:, None]).to(dtype)
+    mask = (1.0 - keep[:, None, None, :]) * torch.finfo(dtype).min
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    got = roformer_fast.attention_products(q, k, v, mask)
+    assert got.shape == expected.shape and got.dtype == dtype
+    tolerance = 1e-5 if dtype == torch.float32 else 3e-2
+    assert torch.allclose(got.float(), expected.float(), atol=tolerance)

@@ -7,7 +7,10 @@ the bf16 encoder forward (py-spy, CMeEE dev). `encode` reads the same weights an
 - builds the rotary tables once per forward, the sine's sign folded in;
 - projects query, key and value in one matrix product (their weights stacked once, again only
   after they change), and rotates query and key together;
-- runs scores, mask and softmax in `scaled_dot_product_attention`;
+- runs scores, mask and softmax in `scaled_dot_product_attention`, or, in bf16 on a CPU
+  without AMX, as two batched products and a softmax (`attention_products`): there torch's
+  fused CPU attention was the slower (bf16 encoder 16% faster on an AVX512-BF16 EPYC;
+  docs/results.md);
 - in bf16, on a CPU whose oneDNN does bf16, runs each matrix product with its bias, and the
   GELU or the residual sum after it, in one oneDNN call (`torch.ops.mkldnn._linear_pointwise`,
   the call torch's own compiler makes for these patterns on CPU). Not in fp32, whose products
@@ -20,6 +23,7 @@ runs its own forward.
 This file is shipped in the wheel: it imports nothing from `zh_medner`.
 """
 
+import functools
 import weakref
 
 INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
@@ -131,8 +135,38 @@ def attention(module, x, mask, cos, sin, op=None):
     swapped = torch.stack((pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
     qk = torch.addcmul(qk * cos[:, None, None], swapped, sin[:, None, None])
     q, k, v = (t.transpose(1, 2) for t in (qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]))
-    out = scaled_dot_product_attention(q, k, v, attn_mask=mask)  # scaled by 1/sqrt(d)
+    if x.dtype == torch.bfloat16 and not _has_amx():
+        out = attention_products(q, k, v, mask)
+    else:
+        out = scaled_dot_product_attention(q, k, v, attn_mask=mask)  # scaled by 1/sqrt(d)
     return out.transpose(1, 2).reshape(b, n, h * d)
+
+
+def attention_products(q, k, v, mask):
+    """softmax(q kᵀ / sqrt(d) + mask) v for [windows, heads, n, d] inputs and a [windows, 1, 1,
+    n] mask, as `scaled_dot_product_attention` computes it, in two batched products."""
+    import torch
+
+    b, h, n, d = q.shape
+    scores = torch.baddbmm(
+        mask.expand(b, h, 1, n).reshape(b * h, 1, n),  # broadcast over the queries
+        q.reshape(b * h, n, d),
+        k.reshape(b * h, n, d).transpose(1, 2),
+        alpha=d**-0.5,
+    )
+    return torch.bmm(scores.softmax(-1), v.reshape(b * h, n, d)).view(b, h, n, d)
+
+
+@functools.cache
+def _has_amx() -> bool:
+    """Whether this CPU has AMX tiles (torch's private probe; an unknown CPU has none)."""
+    import torch
+
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def fused_projection(module):
