@@ -211,3 +211,49 @@ def test_attention_products_equal_torchs_attention(dtype):
     assert got.shape == expected.shape and got.dtype == dtype
     tolerance = 1e-5 if dtype == torch.float32 else 3e-2
     assert torch.allclose(got.float(), expected.float(), atol=tolerance)
+
+
+def bf16_products_available() -> bool:
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
+@pytest.mark.skipif(not bf16_products_available(), reason="this CPU's oneDNN has no bf16")
+def test_packed_weights_give_the_unpacked_products_and_follow_a_changed_weight(monkeypatch):
+    model, part = roformer(), inputs()
+    bf16 = copy.deepcopy(model).to(torch.bfloat16)
+    reorders = []
+    reorder = roformer_fast._reorder
+    monkeypatch.setattr(roformer_fast, "_reorder", lambda w: reorders.append(1) or reorder(w))
+    with torch.no_grad():
+        got = encode(bf16, part).float()
+        again = encode(bf16, part).float()
+        monkeypatch.setattr(roformer_fast, "packed", lambda owner, weight, key: weight)
+        plain = encode(bf16, part).float()
+    # four weights a layer, packed once, then reused
+    assert len(reorders) == 4 * model.config.num_hidden_layers
+    assert torch.allclose(on_tokens(got, part), on_tokens(plain, part), atol=1e-2)
+    assert torch.equal(got, again)
+    monkeypatch.undo()
+    with torch.no_grad():  # a weight changed in place is packed again
+        bf16.encoder.layer[0].intermediate.dense.weight.neg_()
+        expected = bf16(**part).last_hidden_state.float()
+        changed = encode(bf16, part).float()
+    error = (on_tokens(changed - expected, part)).abs().max()
+    assert error < 0.5 * (on_tokens(got - expected, part)).abs().max()  # not the old weight's
+
+
+def test_forget_drops_the_packed_weights_and_a_torch_without_packing_uses_the_weight(
+    monkeypatch,
+):
+    model = copy.deepcopy(roformer()).to(torch.bfloat16)
+    linear = model.encoder.layer[0].intermediate.dense
+    roformer_fast.dense(linear)
+    assert linear in roformer_fast._PACKED
+    roformer_fast.forget(model)
+    assert linear not in roformer_fast._PACKED
+
+    def missing(*_):
+        raise RuntimeError("no packing here")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_reorder_linear_weight", missing)
+    assert roformer_fast._reorder(linear.weight) is linear.weight

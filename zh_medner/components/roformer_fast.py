@@ -13,7 +13,8 @@ the bf16 encoder forward (py-spy, CMeEE dev). `encode` reads the same weights an
   docs/results.md);
 - in bf16, on a CPU whose oneDNN does bf16, runs each matrix product with its bias, and the
   GELU or the residual sum after it, in one oneDNN call (`torch.ops.mkldnn._linear_pointwise`,
-  the call torch's own compiler makes for these patterns on CPU). Not in fp32, whose products
+  the call torch's own compiler makes for these patterns on CPU), on weights kept in oneDNN's
+  own layout (`packed`), as that compiler keeps them. Not in fp32, whose products
   run in MKL: there the same call kept a reordered copy of the weights for each input shape
   (docs/results.md). Elsewhere upstream's modules run.
 The arithmetic is upstream's; only the order of some roundings differs (tests compare both).
@@ -28,6 +29,8 @@ import weakref
 
 INPUTS = frozenset({"input_ids", "attention_mask", "token_type_ids"})
 _FUSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+PACK_ROWS = 8192  # the rows oneDNN plans a packed layout for: one forward of 64 long windows
 
 
 def encode(model, inputs: dict):
@@ -82,10 +85,10 @@ def feed_forward(layer, heads, x, op):
     LayerNorm(dense(GELU(dense(a))) + a), each bias, GELU and sum inside its product."""
     out, inner, last = layer.attention.output, layer.intermediate.dense, layer.output
     a = out.LayerNorm(
-        op.binary(heads.flatten(0, 1), x.flatten(0, 1), out.dense.weight, out.dense.bias, "add")
+        op.binary(heads.flatten(0, 1), x.flatten(0, 1), dense(out.dense), out.dense.bias, "add")
     )
-    h = op(a, inner.weight, inner.bias, "gelu", [], "none")
-    return last.LayerNorm(op.binary(h, a, last.dense.weight, last.dense.bias, "add")).view(x.shape)
+    h = op(a, dense(inner), inner.bias, "gelu", [], "none")
+    return last.LayerNorm(op.binary(h, a, dense(last.dense), last.dense.bias, "add")).view(x.shape)
 
 
 def covered(model, inputs: dict) -> bool:
@@ -125,10 +128,11 @@ def attention(module, x, mask, cos, sin, op=None):
 
     b, n, _ = x.shape
     h, d = module.num_attention_heads, module.attention_head_size
-    weight, bias = fused_projection(module)
+    key, weight, bias = _fused(module)
     if op is None:
         qkv = linear(x, weight, bias).view(b, n, 3, h, d)
     else:
+        weight = packed(module, weight, key)
         qkv = op(x.flatten(0, 1), weight, bias, "none", [], "none").view(b, n, 3, h, d)
     qk = qkv[:, :, :2]
     pairs = qk.unflatten(-1, (-1, 2))
@@ -173,6 +177,11 @@ def fused_projection(module):
     """(weight, bias) of query, key and value stacked, made again when one of them is replaced
     or changed in place through torch. thinc's optimizer writes through a numpy view, which
     torch does not count: whoever trains the model calls `forget` after each step."""
+    return _fused(module)[1:]
+
+
+def _fused(module):
+    """(key, weight, bias) of `fused_projection`: the key names the weights they were made of."""
     import torch
 
     parts = [getattr(module, name) for name in ("query", "key", "value")]
@@ -183,13 +192,40 @@ def fused_projection(module):
         with torch.no_grad():
             fused = (torch.cat([p.weight for p in parts]), torch.cat([p.bias for p in parts]))
         cached = _FUSED[module] = (key, *fused)
-    return cached[1], cached[2]
+    return cached
+
+
+def dense(linear):
+    """A Linear module's weight, packed (`packed`)."""
+    weight = linear.weight
+    return packed(linear, weight, (weight.data_ptr(), _version(weight)))
+
+
+def packed(owner, weight, key):
+    """`weight` (a bf16 matrix of module `owner`, `key` naming its state) in oneDNN's own
+    layout for `_linear_pointwise`, made again when the key changes: the product then skips
+    reordering it at each call (the bf16 encoder 8-9% faster on an AVX512-BF16 EPYC, the same
+    output bit for bit). The weight itself where torch cannot pack it."""
+    cached = _PACKED.get(owner)
+    if cached is None or cached[0] != key:
+        cached = _PACKED[owner] = (key, _reorder(weight))
+    return cached[1]
+
+
+def _reorder(weight):
+    import torch
+
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight(weight, PACK_ROWS)
+    except (AttributeError, RuntimeError):  # a torch built without it
+        return weight
 
 
 def forget(model) -> None:
-    """Drop the stacked weights of every attention in `model`: its weights have changed."""
+    """Drop the stacked and packed weights of `model`: its weights have changed."""
     for module in model.modules():
         _FUSED.pop(module, None)
+        _PACKED.pop(module, None)
 
 
 def _version(tensor) -> int | None:
