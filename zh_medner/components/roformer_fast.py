@@ -204,7 +204,7 @@ def dense(linear):
 def packed(owner, weight, key):
     """`weight` (a bf16 matrix of module `owner`, `key` naming its state) in oneDNN's own
     layout for `_linear_pointwise`, made again when the key changes: the product then skips
-    reordering it at each call (the bf16 encoder 8-9% faster on an AVX512-BF16 EPYC, the same
+    reordering it at each call (the bf16 encoder 7-9% faster on an AVX512-BF16 EPYC, the same
     output bit for bit). The weight itself where torch cannot pack it."""
     cached = _PACKED.get(owner)
     if cached is None or cached[0] != key:
