@@ -128,7 +128,7 @@ def attention(module, x, mask, cos, sin, op=None):
 
     b, n, _ = x.shape
     h, d = module.num_attention_heads, module.attention_head_size
-    key, weight, bias = _fused(module)
+    key, weight, bias = fused_projection(module)
     if op is None:
         qkv = linear(x, weight, bias).view(b, n, 3, h, d)
     else:
@@ -174,14 +174,10 @@ def _has_amx() -> bool:
 
 
 def fused_projection(module):
-    """(weight, bias) of query, key and value stacked, made again when one of them is replaced
-    or changed in place through torch. thinc's optimizer writes through a numpy view, which
-    torch does not count: whoever trains the model calls `forget` after each step."""
-    return _fused(module)[1:]
-
-
-def _fused(module):
-    """(key, weight, bias) of `fused_projection`: the key names the weights they were made of."""
+    """(key, weight, bias): query, key and value stacked, made again when one of them is
+    replaced or changed in place through torch (`key` names the weights they were made of).
+    thinc's optimizer writes through a numpy view, which torch does not count: whoever trains
+    the model calls `forget` after each step."""
     import torch
 
     parts = [getattr(module, name) for name in ("query", "key", "value")]
