@@ -68,6 +68,10 @@ def load_sets(
     return sets
 
 
+def _interval(interval) -> str:
+    return "" if interval is None else f"{interval[0]:.3f}-{interval[1]:.3f}"
+
+
 def report(name: str, scores: dict, stats: dict) -> None:
     msg.divider(f"{name}: {scores['sentences']} texts, {scores['entities']} entities")
     if stats:
@@ -78,6 +82,7 @@ def report(name: str, scores: dict, stats: dict) -> None:
             f"{s['p']:.3f}",
             f"{s['r']:.3f}",
             f"{s['f']:.3f}",
+            _interval(s["f_interval"]),
             s["support"],
             s["tp"],
             s["fp"],
@@ -85,7 +90,7 @@ def report(name: str, scores: dict, stats: dict) -> None:
         )
         for dim, s in ((d, scores[d]) for d in DIMENSIONS if d in scores)
     ]
-    print_table(rows, header=("", "P", "R", "F1", "support", "TP", "FP", "FN"))
+    print_table(rows, header=("", "P", "R", "F1", "F1 95% CI", "support", "TP", "FP", "FN"))
     case_rows = [
         (case, c["entities"], c["errors"]) for case, c in scores["by_case"].items() if c["errors"]
     ]

@@ -92,6 +92,21 @@ def test_score_context_counts(ctx):
     assert scores["by_cue"]["uncertain"] == {"考虑": {"set": 1, "right": 0}}
 
 
+def test_f_interval_resamples_whole_records(ctx):
+    def record(name, text):
+        entity = {"start": text.index("发热"), "end": text.index("发热") + 2, "label": "SYM"}
+        return {
+            "id": name,
+            "text": text,
+            "case": "t",
+            "entities": [{**entity, "status": "negated"}],
+        }
+
+    # one negation found (F1 1 alone), one missed (0 alone); both together 2/3
+    negated = score_context(ctx, [record("a", "无发热。"), record("b", "发热。")])["negated"]
+    assert negated["f_interval"] == pytest.approx((0.0, 1.0))
+
+
 GOOD = {
     "id": "x",
     "text": "无发热。",
@@ -165,6 +180,8 @@ def test_script_writes_metrics(tmp_path):
     assert result.exit_code == 0, result.output
     assert "negated" in result.output and "uncertain" in result.output
     assert srsly.read_json(out)[str(path)]["negated"]["f"] == 1.0
+    assert srsly.read_json(out)[str(path)]["negated"]["f_interval"] == [1.0, 1.0]
+    assert "F1 95% CI" in result.output and "1.000-1.000" in result.output
 
     path.write_text(json.dumps(GOOD, ensure_ascii=False) + "\n{bad\n", encoding="utf8")
     result = CliRunner().invoke(app, args)

@@ -26,6 +26,7 @@ from ..components.context import EXTENSIONS
 from ..components.context_marks import CUES_EXTENSION
 from ..io import PathError, TextInputError
 from ..jsonl import read_jsonl
+from .bootstrap import f1_interval
 from .gold import run_rules
 from .ner import prf
 
@@ -145,8 +146,9 @@ def score_context(
 ) -> dict[str, Any]:
     """Score the clinical layer of `nlp` (`gold.rules_pipeline(...)`) on gold-annotated records.
 
-    Returns {dimension: {p, r, f, tp, fp, fn, support}} for negated, uncertain, family,
-    historical and hypothetical, and "sentences", "entities", "by_case": {case:
+    Returns {dimension: {p, r, f, tp, fp, fn, support, f_interval}} for negated, uncertain,
+    family, historical and hypothetical (`f_interval`: the 95% bootstrap interval of f over
+    records, `bootstrap.f1_interval`), and "sentences", "entities", "by_case": {case:
     {"entities", "errors"}}, "by_kind": {"gold -> predicted": count}, "by_cue": {dimension:
     {cue: {"set", "right"}}} (how often each cue set the dimension, and was right), "errors".
     """
@@ -157,23 +159,30 @@ def score_context(
         if d not in FLAGS or any(d in e for r in records for e in r["entities"])
     ]
     counts = {dim: Counter() for dim in annotated}
+    per_record = {dim: defaultdict(Counter) for dim in annotated}  # record index -> counts
     by_case: dict[str, Counter] = defaultdict(Counter)
     by_kind: Counter = Counter()  # "gold -> predicted" of each entity scored wrong
     by_cue: dict[str, dict[str, Counter]] = {dim: defaultdict(Counter) for dim in annotated}
     errors = []
     n_ents = 0
-    for record, doc, ent, gold, predicted in _scored_entities(nlp, records, source, annotated):
+    for index, record, doc, ent, gold, predicted in _scored_entities(
+        nlp, records, source, annotated
+    ):
         n_ents += 1
         by_case[record["case"]]["entities"] += 1
         for dim, pred in predicted.items():
             key = "tp" if pred and gold[dim] else "fp" if pred else "fn" if gold[dim] else "tn"
             counts[dim][key] += 1
+            per_record[dim][index][key] += 1
         _count_cues(by_cue, ent, predicted, gold)
         if predicted != gold:
             by_case[record["case"]]["errors"] += 1
             by_kind[f"{describe(gold)} -> {describe(predicted)}"] += 1
             errors.append(_error(record, doc, ent, gold, predicted))
     scores: dict[str, Any] = {dim: _counts(c["tp"], c["fp"], c["fn"]) for dim, c in counts.items()}
+    for dim, by_record in per_record.items():
+        rows = [[by_record[i][k] for k in ("tp", "fp", "fn")] for i in range(len(records))]
+        scores[dim]["f_interval"] = f1_interval(rows)
     scores["sentences"] = len(records)
     scores["entities"] = n_ents
     scores["by_case"] = {
@@ -190,8 +199,8 @@ def score_context(
 
 
 def _scored_entities(nlp: Language, records: list[dict[str, Any]], source: str, annotated):
-    """(record, doc, entity, gold, predicted) for each gold entity once the rules have run;
-    gold and predicted hold the `annotated` dimensions."""
+    """(record index, record, doc, entity, gold, predicted) for each gold entity once the rules
+    have run; gold and predicted hold the `annotated` dimensions."""
     for index, record in enumerate(records):
         where = _where(record, source, index)
         check_record(record, where)
@@ -201,7 +210,7 @@ def _scored_entities(nlp: Language, records: list[dict[str, Any]], source: str, 
             gold = gold_labels(gold_by_offsets[(ent.start_char, ent.end_char)])
             gold = {dim: gold[dim] for dim in annotated}
             predicted = {dim: bool(getattr(ent._, DIMENSIONS[dim])) for dim in annotated}
-            yield record, doc, ent, gold, predicted
+            yield index, record, doc, ent, gold, predicted
 
 
 def _error(record: dict[str, Any], doc: Doc, ent, gold: dict, predicted: dict) -> dict[str, Any]:
