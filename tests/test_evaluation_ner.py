@@ -12,6 +12,7 @@ from zh_medner.evaluation.ner import (
     markdown_table,
     micro_scores,
     per_label_rows,
+    report,
 )
 
 
@@ -84,7 +85,27 @@ def test_per_label_table_in_cmeee_order_with_micro_row():
 
 def test_empty_input_scores_zero_not_an_error():
     scores = micro_scores([])
-    assert scores == {"p": 0.0, "r": 0.0, "f": 0.0, "support": 0, "per_type": {}}
+    assert scores == {
+        "p": 0.0,
+        "r": 0.0,
+        "f": 0.0,
+        "support": 0,
+        "f_interval": None,
+        "per_type": {},
+    }
+
+
+def test_the_f1_interval_resamples_docs():
+    # one doc all right, one all wrong: resampled, both ends and the middle (1/2) come out
+    right, wrong = ({(0, 2, "SYM")}, {(0, 2, "SYM")}), ({(0, 2, "DIS")}, {(3, 4, "DIS")})
+    scores = micro_scores([right, wrong])
+    assert scores["f"] == 0.5 and scores["f_interval"] == pytest.approx((0.0, 1.0))
+    assert micro_scores([right] * 3)["f_interval"] == pytest.approx((1.0, 1.0))
+    text = report(
+        {"official": scores, "flat": micro_scores([]), "docs": 2, "chars_per_second": 1.0}, "t"
+    )
+    assert "micro F1 **50.0** (95% bootstrap interval 0.0-100.0)" in text
+    assert "Flat (doc.ents): micro F1 **0.0**\n" in text
 
 
 def test_the_span_heads_training_scorer_gives_the_official_f1_of_this_module():

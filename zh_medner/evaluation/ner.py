@@ -15,6 +15,7 @@ from spacy.tokens import Doc
 
 from ..components.span_choice import SPANS_KEY
 from ..labels import ordered
+from .bootstrap import f1_interval
 
 Triple = tuple[int, int, str]
 
@@ -37,11 +38,14 @@ def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
 
 
 def micro_scores(pairs: Iterable[tuple[set[Triple], set[Triple]]]) -> dict:
-    """{"p", "r", "f", "support", "per_type": {label: {"p", "r", "f", "support"}}} over (predicted,
-    gold) sets.
+    """{"p", "r", "f", "support", "f_interval", "per_type": {label: {"p", "r", "f", "support"}}}
+    over (predicted, gold) sets; "f_interval": the 95% bootstrap interval of f, the docs
+    resampled (`bootstrap.f1_interval`; None for no docs).
     """
     tp, fp, fn = Counter(), Counter(), Counter()
+    per_doc = []
     for predicted, gold in pairs:
+        per_doc.append((len(predicted & gold), len(predicted - gold), len(gold - predicted)))
         for t in predicted & gold:
             tp[t[2]] += 1
         for t in predicted - gold:
@@ -51,6 +55,7 @@ def micro_scores(pairs: Iterable[tuple[set[Triple], set[Triple]]]) -> dict:
     labels = set(tp) | set(fp) | set(fn)
     out = prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
     out["support"] = sum(tp.values()) + sum(fn.values())
+    out["f_interval"] = f1_interval(per_doc)
     out["per_type"] = {
         label: {**prf(tp[label], fp[label], fn[label]), "support": tp[label] + fn[label]}
         for label in labels
@@ -125,14 +130,23 @@ def markdown_table(rows: list[tuple], header=("label", "P", "R", "F1", "support"
     return "\n".join(lines) + "\n"
 
 
+def _f1(section: dict) -> str:
+    """Micro F1 in points, with its bootstrap interval where the section has one."""
+    interval = section.get("f_interval")
+    if interval is None:
+        return f"**{section['f'] * 100:.1f}**"
+    low, high = (x * 100 for x in interval)
+    return f"**{section['f'] * 100:.1f}** (95% bootstrap interval {low:.1f}-{high:.1f})"
+
+
 def report(scores: dict, title: str) -> str:
     """The Markdown report: both metrics, per label, and the speed."""
     return (
         f"{title}\n\n"
         "Official CMeEE metric (every entity, nested included): micro F1 "
-        f"**{scores['official']['f'] * 100:.1f}**\n\n"
+        f"{_f1(scores['official'])}\n\n"
         + markdown_table(per_label_rows(scores["official"]))
-        + f"\nFlat (doc.ents): micro F1 **{scores['flat']['f'] * 100:.1f}**\n\n"
+        + f"\nFlat (doc.ents): micro F1 {_f1(scores['flat'])}\n\n"
         + markdown_table(per_label_rows(scores["flat"]))
         + f"\n{scores['docs']} docs, {scores['chars_per_second']:,.0f} characters/s through "
         "`nlp.pipe`.\n"
