@@ -4,7 +4,7 @@ import numpy
 import pytest
 
 from zh_medner.evaluation import bootstrap
-from zh_medner.evaluation.bootstrap import f1_interval
+from zh_medner.evaluation.bootstrap import f1_difference, f1_interval
 
 
 def test_two_records_give_the_three_possible_resamples():
@@ -50,3 +50,32 @@ def test_nothing_to_resample():
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ValueError, match="level must be"):
         f1_interval([(1, 0, 0)], **kwargs)
+
+
+def test_the_difference_draws_the_same_records_for_both():
+    a = [(0, 1, 0), (1, 0, 0)]  # A: one doc wrong, one right
+    b = [(1, 0, 0), (1, 0, 0)]  # B: both right
+    # resamples: B - A is 1 (A drew the wrong doc twice), 1/3 (one of each) or 0 (the right
+    # one twice); B is ahead in three quarters of them
+    diff = f1_difference(a, b)
+    assert diff["interval"] == pytest.approx((0.0, 1.0))
+    assert diff["b_better"] == pytest.approx(0.75, abs=0.05)
+    assert f1_difference(a, a) == {"interval": (0.0, 0.0), "b_better": 0.0}
+
+
+def test_pairing_tells_apart_what_two_intervals_do_not():
+    rng = numpy.random.default_rng(2)
+    a = numpy.eye(3, dtype=int)[rng.choice(3, size=300, p=[0.6, 0.2, 0.2])]
+    b = a.copy()
+    b[:30] = (1, 0, 0)  # B also finds the entity of 30 docs; the rest is the same as A
+    low_a, high_a = f1_interval(a)
+    low_b, high_b = f1_interval(b)
+    assert low_b < high_a  # alone, the two intervals overlap
+    diff = f1_difference(a, b)
+    assert diff["interval"][0] > 0 and diff["b_better"] > 0.97  # paired, B is better
+
+
+def test_the_difference_needs_pairs():
+    assert f1_difference([], []) is None
+    with pytest.raises(ValueError, match="pair them"):
+        f1_difference([(1, 0, 0)], [(1, 0, 0), (0, 1, 0)])

@@ -25,23 +25,50 @@ def f1_interval(
 
     F1 is 2tp / (2tp + fp + fn), 0 where nothing is predicted or gold (as `ner.prf`). The same
     seed gives the same interval."""
-    table = numpy.asarray(counts, dtype=numpy.float64).reshape(-1, 3)
-    n = len(table)
-    if n == 0:
+    (scores,) = _resampled_f1([counts], resamples, level, seed)
+    return None if scores is None else _central(scores, level)
+
+
+def f1_difference(
+    counts_a, counts_b, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED
+) -> dict | None:
+    """How much better system B scores than system A on the same records (rows in the same
+    order), paired: each resample draws the same records for both. {"interval": (low, high)
+    of F1(B) - F1(A), "b_better": the share of resamples where B scores higher}; None for no
+    records. An interval that holds 0 says the set does not tell the two apart."""
+    if len(counts_a) != len(counts_b):
+        raise ValueError(f"{len(counts_a)} records for A and {len(counts_b)} for B: pair them")
+    a, b = _resampled_f1([counts_a, counts_b], resamples, level, seed)
+    if a is None:
         return None
+    return {"interval": _central(b - a, level), "b_better": float(numpy.mean(b > a))}
+
+
+def _resampled_f1(tables, resamples: int, level: float, seed: int) -> list:
+    """Micro F1 of each table (records x (tp, fp, fn)) in each resample, the same records drawn
+    for every table; [None, ...] for no records."""
+    tables = [numpy.asarray(t, dtype=numpy.float64).reshape(-1, 3) for t in tables]
+    n = len(tables[0])
+    if n == 0:
+        return [None] * len(tables)
     if not 0 < level < 1 or resamples < 1:
         raise ValueError(f"level must be in (0, 1) and resamples >= 1, not {level}, {resamples}")
     rng = numpy.random.default_rng(seed)
-    scores = []
+    scores = [[] for _ in tables]
     for start in range(0, resamples, CHUNK):
         size = min(CHUNK, resamples - start)
         # how often each record is drawn in each resample: n draws with replacement
         weights = rng.multinomial(n, numpy.full(n, 1.0 / n), size=size)
-        tp, fp, fn = (weights @ table).T
-        denominator = 2 * tp + fp + fn
-        scores.append(
-            numpy.divide(2 * tp, denominator, out=numpy.zeros(size), where=denominator > 0)
-        )
+        for table, out in zip(tables, scores):
+            tp, fp, fn = (weights @ table).T
+            denominator = 2 * tp + fp + fn
+            out.append(
+                numpy.divide(2 * tp, denominator, out=numpy.zeros(size), where=denominator > 0)
+            )
+    return [numpy.concatenate(s) for s in scores]
+
+
+def _central(values, level: float) -> tuple[float, float]:
     tail = (1 - level) / 2
-    low, high = numpy.quantile(numpy.concatenate(scores), [tail, 1 - tail])
+    low, high = numpy.quantile(values, [tail, 1 - tail])
     return float(low), float(high)

@@ -15,7 +15,7 @@ from spacy.tokens import Doc
 
 from ..components.span_choice import SPANS_KEY
 from ..labels import ordered
-from .bootstrap import f1_interval
+from .bootstrap import f1_difference, f1_interval
 
 Triple = tuple[int, int, str]
 
@@ -42,10 +42,9 @@ def micro_scores(pairs: Iterable[tuple[set[Triple], set[Triple]]]) -> dict:
     over (predicted, gold) sets; "f_interval": the 95% bootstrap interval of f, the docs
     resampled (`bootstrap.f1_interval`; None for no docs).
     """
+    pairs = list(pairs)
     tp, fp, fn = Counter(), Counter(), Counter()
-    per_doc = []
     for predicted, gold in pairs:
-        per_doc.append((len(predicted & gold), len(predicted - gold), len(gold - predicted)))
         for t in predicted & gold:
             tp[t[2]] += 1
         for t in predicted - gold:
@@ -55,11 +54,39 @@ def micro_scores(pairs: Iterable[tuple[set[Triple], set[Triple]]]) -> dict:
     labels = set(tp) | set(fp) | set(fn)
     out = prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
     out["support"] = sum(tp.values()) + sum(fn.values())
-    out["f_interval"] = f1_interval(per_doc)
+    out["f_interval"] = f1_interval(doc_counts(pairs))
     out["per_type"] = {
         label: {**prf(tp[label], fp[label], fn[label]), "support": tp[label] + fn[label]}
         for label in labels
     }
+    return out
+
+
+def doc_counts(pairs: Iterable[tuple[set[Triple], set[Triple]]]) -> list[tuple[int, int, int]]:
+    """(tp, fp, fn) of each (predicted, gold) pair."""
+    return [(len(p & g), len(p - g), len(g - p)) for p, g in pairs]
+
+
+def compare_ner(nlp_a: Language, nlp_b: Language, gold_docs: Sequence[Doc]) -> dict:
+    """Official and flat micro F1 of two pipelines on the same gold docs, each with its
+    interval, and how much better B scores, paired by doc (`bootstrap.f1_difference`):
+    {"docs", "official" | "flat": {"a", "b", "a_interval", "b_interval", "interval",
+    "b_better"}}."""
+    gold_docs = list(gold_docs)
+    texts = [d.text for d in gold_docs]
+    predicted = [list(nlp.pipe(texts)) for nlp in (nlp_a, nlp_b)]
+    out: dict = {"docs": len(gold_docs)}
+    for name, triples in (("official", all_triples), ("flat", flat_triples)):
+        gold = [triples(d) for d in gold_docs]
+        a, b = ([(triples(p), g) for p, g in zip(docs, gold)] for docs in predicted)
+        scores_a, scores_b = micro_scores(a), micro_scores(b)
+        out[name] = {
+            "a": scores_a["f"],
+            "b": scores_b["f"],
+            "a_interval": scores_a["f_interval"],
+            "b_interval": scores_b["f_interval"],
+            **(f1_difference(doc_counts(a), doc_counts(b)) or {"interval": None, "b_better": None}),
+        }
     return out
 
 
