@@ -14,7 +14,8 @@ import spacy
 from fastapi.testclient import TestClient
 from spacy.language import Language
 
-from zh_medner.serving.api import Limits, create_app
+from zh_medner.serving import api
+from zh_medner.serving.api import WARM_UP, Limits, create_app
 from zh_medner.serving.schema import AnnotateResponse, PredictResponse
 
 from .serving_pipeline import small_pipeline
@@ -320,6 +321,29 @@ def test_webhook_and_versions_answer_label_studio(client):
     r = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "annotation": {}})
     assert r.status_code == 200 and r.json()["status"] == "ignored"
     assert client.get("/versions").json()["versions"] == ["zh_medner_test-0.0.1"]
+
+
+def test_the_pipeline_is_warmed_up_on_its_thread_before_the_first_request(caplog, monkeypatch):
+    seen = []
+    name = "probe_warm_up"
+    if name not in Language.factories:
+
+        @Language.component(name)
+        def probe(doc):
+            seen.append((doc.text, threading.current_thread().name))
+            if doc.text == "boom":
+                raise ValueError("boom")
+            return doc
+
+    nlp = spacy.blank("zh")
+    nlp.add_pipe(name)
+    create_app(nlp)
+    assert [(text, thread.split("_")[0]) for text, thread in seen] == [(WARM_UP, "zh-medner-nlp")]
+    # a pipeline that fails on it still starts (its requests get a 422); the log says why
+    monkeypatch.setattr(api, "WARM_UP", "boom")
+    with caplog.at_level("WARNING", logger="zh_medner.serving"):
+        create_app(nlp)
+    assert "failed on its warm-up text" in caplog.text
 
 
 # ------------------------------------------------------------------ concurrency

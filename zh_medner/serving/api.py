@@ -62,6 +62,7 @@ from .worker import Job, Worker
 logger = logging.getLogger("zh_medner.serving")
 STATIC = resources.files("zh_medner.serving") / "static"
 REQUEST_MODELS = (AnnotateRequest, PredictRequest)  # bodies read by requests.py
+WARM_UP = "患者发热三天。"  # one short record through the pipeline before the first request
 
 
 def entity_labels(nlp: Language) -> list[str]:
@@ -84,6 +85,16 @@ class Annotator:
         self.version = model_id(nlp.meta)
         self.labels = entity_labels(nlp)
         self.worker = Worker(limits.max_queue, limits.time_limit)
+        self.worker.executor.submit(self._warm_up).result()
+
+    def _warm_up(self) -> None:
+        """Run `WARM_UP` on the pipeline thread: a loaded transformer pipeline's first call
+        does one-off work (the cmeee pipeline: ~270 ms, then ~10 ms a short record), which
+        the service's first request would otherwise wait for."""
+        try:
+            self.nlp(WARM_UP)
+        except Exception:  # noqa: BLE001 - a request on such a pipeline gets its own 422
+            logger.warning("the pipeline failed on its warm-up text", exc_info=True)
 
     async def run(self, request: Request, func: Callable, *args):
         return await self.worker.run(request, func, *args)
