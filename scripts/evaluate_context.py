@@ -90,7 +90,7 @@ def report(name: str, scores: dict, stats: dict) -> None:
         )
         for dim, s in ((d, scores[d]) for d in DIMENSIONS if d in scores)
     ]
-    print_table(rows, header=("", "P", "R", "F1", "F1 95% CI", "support", "TP", "FP", "FN"))
+    print_table(rows, header=("", "P", "R", "F1", "F1 95% interval", "support", "TP", "FP", "FN"))
     case_rows = [
         (case, c["entities"], c["errors"]) for case, c in scores["by_case"].items() if c["errors"]
     ]

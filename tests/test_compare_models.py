@@ -59,10 +59,13 @@ def test_script_prints_and_writes_the_comparison(tmp_path):
     args = [str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "dev.spacy")]
     result = CliRunner().invoke(app, [*args, "--output", str(out)])
     assert result.exit_code == 0, result.output
-    assert "+50.0" in result.output and "100%" in result.output
+    assert "+50.00" in result.output and "100%" in result.output
     assert srsly.read_json(out)["official"]["b"] == 1.0
 
     result = CliRunner().invoke(app, [*args[:2], str(tmp_path / "missing.spacy")])
-    assert result.exit_code == 1 and "missing.spacy: no such file" in " ".join(
-        result.output.split()
-    )
+    assert result.exit_code == 1
+    assert "missing.spacy: no such file" in " ".join(result.output.split())
+    # a wrong B is refused before A loads
+    result = CliRunner().invoke(app, [args[0], str(tmp_path / "nope"), args[2]])
+    assert result.exit_code == 1
+    assert "no pipeline folder or installed package" in " ".join(result.output.split())

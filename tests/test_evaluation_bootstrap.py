@@ -47,9 +47,15 @@ def test_nothing_to_resample():
 
 
 @pytest.mark.parametrize("kwargs", [{"level": 1.0}, {"level": 0.0}, {"resamples": 0}])
-def test_bad_settings_are_refused(kwargs):
+@pytest.mark.parametrize("counts", [[(1, 0, 0)], []])
+def test_bad_settings_are_refused(kwargs, counts):
     with pytest.raises(ValueError, match="level must be"):
-        f1_interval([(1, 0, 0)], **kwargs)
+        f1_interval(counts, **kwargs)
+
+
+def test_counts_must_be_rows_of_three():
+    with pytest.raises(ValueError, match=r"one \(tp, fp, fn\) row a record"):
+        f1_interval([(1, 2), (3, 4), (5, 6)])
 
 
 def test_the_difference_draws_the_same_records_for_both():

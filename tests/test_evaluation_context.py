@@ -9,6 +9,8 @@ import srsly
 import typer
 from typer.testing import CliRunner
 
+from zh_medner.evaluation import context as context_scoring
+from zh_medner.evaluation.bootstrap import f1_interval
 from zh_medner.evaluation.context import EvalDataError, read_eval_set, score_context
 from zh_medner.evaluation.context_corpora import CONVENTIONS, read_chip_cdee, read_cmdd, split
 from zh_medner.evaluation.gold import rules_pipeline
@@ -92,19 +94,31 @@ def test_score_context_counts(ctx):
     assert scores["by_cue"]["uncertain"] == {"考虑": {"set": 1, "right": 0}}
 
 
-def test_f_interval_resamples_whole_records(ctx):
-    def record(name, text):
-        entity = {"start": text.index("发热"), "end": text.index("发热") + 2, "label": "SYM"}
+def test_f_interval_resamples_whole_records(ctx, monkeypatch):
+    def record(name, text, *findings):
+        entities = [
+            {"start": text.index(f), "end": text.index(f) + len(f), "label": "SYM"}
+            for f in findings
+        ]
         return {
             "id": name,
             "text": text,
             "case": "t",
-            "entities": [{**entity, "status": "negated"}],
+            "entities": [{**e, "status": "negated"} for e in entities],
         }
 
-    # one negation found (F1 1 alone), one missed (0 alone); both together 2/3
-    negated = score_context(ctx, [record("a", "无发热。"), record("b", "发热。")])["negated"]
-    assert negated["f_interval"] == pytest.approx((0.0, 1.0))
+    records = [
+        record("a", "无发热，无咳嗽。", "发热", "咳嗽"),  # two negations found
+        record("b", "发热。", "发热"),  # one missed
+        record("c", "复查。"),  # none: still a record that a resample can draw
+    ]
+    negated = score_context(ctx, records)["negated"]
+    assert (negated["tp"], negated["fp"], negated["fn"]) == (2, 0, 1)
+    assert negated["f_interval"] == f1_interval([(2, 0, 0), (0, 0, 1), (0, 0, 0)])
+    # what is resampled: one (tp, fp, fn) row a record, in order, the empty one too
+    monkeypatch.setattr(context_scoring, "f1_interval", lambda rows: rows)
+    rows = score_context(ctx, records)["negated"]["f_interval"]
+    assert rows == [[2, 0, 0], [0, 0, 1], [0, 0, 0]]
 
 
 GOOD = {
@@ -181,7 +195,7 @@ def test_script_writes_metrics(tmp_path):
     assert "negated" in result.output and "uncertain" in result.output
     assert srsly.read_json(out)[str(path)]["negated"]["f"] == 1.0
     assert srsly.read_json(out)[str(path)]["negated"]["f_interval"] == [1.0, 1.0]
-    assert "F1 95% CI" in result.output and "1.000-1.000" in result.output
+    assert "F1 95% interval" in result.output and "1.000-1.000" in result.output
 
     path.write_text(json.dumps(GOOD, ensure_ascii=False) + "\n{bad\n", encoding="utf8")
     result = CliRunner().invoke(app, args)

@@ -47,12 +47,12 @@ def f1_difference(
 def _resampled_f1(tables, resamples: int, level: float, seed: int) -> list:
     """Micro F1 of each table (records x (tp, fp, fn)) in each resample, the same records drawn
     for every table; [None, ...] for no records."""
-    tables = [numpy.asarray(t, dtype=numpy.float64).reshape(-1, 3) for t in tables]
+    if not 0 < level < 1 or not isinstance(resamples, int) or resamples < 1:
+        raise ValueError(f"level must be in (0, 1) and resamples >= 1, not {level}, {resamples}")
+    tables = [_table(t) for t in tables]
     n = len(tables[0])
     if n == 0:
         return [None] * len(tables)
-    if not 0 < level < 1 or resamples < 1:
-        raise ValueError(f"level must be in (0, 1) and resamples >= 1, not {level}, {resamples}")
     rng = numpy.random.default_rng(seed)
     scores = [[] for _ in tables]
     for start in range(0, resamples, CHUNK):
@@ -66,6 +66,15 @@ def _resampled_f1(tables, resamples: int, level: float, seed: int) -> list:
                 numpy.divide(2 * tp, denominator, out=numpy.zeros(size), where=denominator > 0)
             )
     return [numpy.concatenate(s) for s in scores]
+
+
+def _table(counts):
+    table = numpy.asarray(counts, dtype=numpy.float64)
+    if table.size == 0:
+        return table.reshape(0, 3)
+    if table.ndim != 2 or table.shape[1] != 3:
+        raise ValueError(f"counts of shape {table.shape}: give one (tp, fp, fn) row a record")
+    return table
 
 
 def _central(values, level: float) -> tuple[float, float]:

@@ -158,7 +158,6 @@ def score_context(
         for d in DIMENSIONS
         if d not in FLAGS or any(d in e for r in records for e in r["entities"])
     ]
-    counts = {dim: Counter() for dim in annotated}
     per_record = {dim: defaultdict(Counter) for dim in annotated}  # record index -> counts
     by_case: dict[str, Counter] = defaultdict(Counter)
     by_kind: Counter = Counter()  # "gold -> predicted" of each entity scored wrong
@@ -172,17 +171,17 @@ def score_context(
         by_case[record["case"]]["entities"] += 1
         for dim, pred in predicted.items():
             key = "tp" if pred and gold[dim] else "fp" if pred else "fn" if gold[dim] else "tn"
-            counts[dim][key] += 1
             per_record[dim][index][key] += 1
         _count_cues(by_cue, ent, predicted, gold)
         if predicted != gold:
             by_case[record["case"]]["errors"] += 1
             by_kind[f"{describe(gold)} -> {describe(predicted)}"] += 1
             errors.append(_error(record, doc, ent, gold, predicted))
-    scores: dict[str, Any] = {dim: _counts(c["tp"], c["fp"], c["fn"]) for dim, c in counts.items()}
+    scores: dict[str, Any] = {}
     for dim, by_record in per_record.items():
         rows = [[by_record[i][k] for k in ("tp", "fp", "fn")] for i in range(len(records))]
-        scores[dim]["f_interval"] = f1_interval(rows)
+        totals = (sum(row[k] for row in rows) for k in range(3))  # tp, fp, fn
+        scores[dim] = {**_counts(*totals), "f_interval": f1_interval(rows)}
     scores["sentences"] = len(records)
     scores["entities"] = n_ents
     scores["by_case"] = {
