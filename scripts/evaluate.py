@@ -10,7 +10,7 @@ import typer
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from zh_medner.evaluation.ner import evaluate_ner, per_label_rows, report
+from zh_medner.evaluation.ner import evaluate_ner, f1_text, per_label_rows, report
 from zh_medner.io import PathError, check_outputs, write_text_atomic
 
 
@@ -43,7 +43,7 @@ def main(
     )
     for name in ("official", "flat"):
         rows = per_label_rows(scores[name])
-        msg.divider(f"{name}: F1 {scores[name]['f'] * 100:.1f}")
+        msg.divider(f"{name}: F1 {f1_text(scores[name], bold='')}")
         msg.table(
             [(r[0], f"{r[1]:.1f}", f"{r[2]:.1f}", f"{r[3]:.1f}", r[4]) for r in rows],
             header=("label", "P", "R", "F1", "support"),

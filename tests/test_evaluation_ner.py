@@ -8,6 +8,7 @@ import spacy
 from zh_medner.evaluation.ner import (
     all_triples,
     evaluate_ner,
+    f1_text,
     flat_triples,
     markdown_table,
     micro_scores,
@@ -106,6 +107,7 @@ def test_the_f1_interval_resamples_docs():
     )
     assert "micro F1 **50.0** (95% bootstrap interval 0.0-100.0)" in text
     assert "Flat (doc.ents): micro F1 **0.0**\n" in text
+    assert f1_text(scores, bold="") == "50.0 (95% bootstrap interval 0.0-100.0)"  # the console's
 
 
 def test_the_span_heads_training_scorer_gives_the_official_f1_of_this_module():

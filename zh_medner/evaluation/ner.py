@@ -157,13 +157,14 @@ def markdown_table(rows: list[tuple], header=("label", "P", "R", "F1", "support"
     return "\n".join(lines) + "\n"
 
 
-def _f1(section: dict) -> str:
+def f1_text(section: dict, bold: str = "**") -> str:
     """Micro F1 in points, with its bootstrap interval where the section has one."""
+    f1 = f"{bold}{section['f'] * 100:.1f}{bold}"
     interval = section.get("f_interval")
     if interval is None:
-        return f"**{section['f'] * 100:.1f}**"
+        return f1
     low, high = (x * 100 for x in interval)
-    return f"**{section['f'] * 100:.1f}** (95% bootstrap interval {low:.1f}-{high:.1f})"
+    return f"{f1} (95% bootstrap interval {low:.1f}-{high:.1f})"
 
 
 def report(scores: dict, title: str) -> str:
@@ -171,9 +172,9 @@ def report(scores: dict, title: str) -> str:
     return (
         f"{title}\n\n"
         "Official CMeEE metric (every entity, nested included): micro F1 "
-        f"{_f1(scores['official'])}\n\n"
+        f"{f1_text(scores['official'])}\n\n"
         + markdown_table(per_label_rows(scores["official"]))
-        + f"\nFlat (doc.ents): micro F1 {_f1(scores['flat'])}\n\n"
+        + f"\nFlat (doc.ents): micro F1 {f1_text(scores['flat'])}\n\n"
         + markdown_table(per_label_rows(scores["flat"]))
         + f"\n{scores['docs']} docs, {scores['chars_per_second']:,.0f} characters/s through "
         "`nlp.pipe`.\n"
