@@ -234,3 +234,15 @@ def test_prediction_by_length_buckets_equals_one_padded_batch(trained, monkeypat
     assert [s.shape[1] for s in buckets] == [len(d) for d in docs]
     for a, b in zip(whole, buckets):
         numpy.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_keep_scores_leaves_each_docs_scores_on_it(trained, monkeypatch):
+    from zh_medner.components.span_head import SCORES_KEY
+
+    head = trained.get_pipe("span_head")
+    assert SCORES_KEY not in trained(TEXTS[0]).user_data  # off by default
+    monkeypatch.setattr(head, "keep_scores", True)
+    docs = list(trained.pipe([TEXTS[1], "", TEXTS[0]]))
+    for doc, predicted in zip(docs, head.predict(docs)):
+        numpy.testing.assert_allclose(doc.user_data[SCORES_KEY], predicted, atol=1e-6)
+    assert docs[1].user_data[SCORES_KEY].shape == (len(head.labels), 0, head.max_length)

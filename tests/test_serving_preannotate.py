@@ -16,6 +16,7 @@ from zh_medner.serving.preannotate import (
     InputError,
     confidences,
     pre_annotate,
+    predict_items,
     read_records,
     span_head,
     write_tasks,
@@ -233,3 +234,23 @@ def test_select_writes_the_n_tasks_the_strategy_labels_first(nlp, strategy):
         }
         ordered = [errors[t["data"]["n"]] for t in every]
         assert ordered == sorted(ordered, reverse=True)
+
+
+def test_pre_annotation_reads_the_heads_own_scores_instead_of_predicting_again(nlp, monkeypatch):
+    head = span_head(nlp)
+    expected = [(s, p) for s, p in confidences(head, list(nlp.pipe(TEXTS)))]
+    calls = []
+    predict = type(head).predict
+
+    def counting(self, docs):
+        docs = list(docs)
+        calls.append(len(docs))
+        return predict(self, docs)
+
+    monkeypatch.setattr(type(head), "predict", counting)
+    got = [(s, p) for _, s, p, _ in predict_items(nlp, TEXTS, batch_size=2)]
+    assert sum(calls) == len(TEXTS)  # once, inside the pipeline
+    for (scores, probs), (want_scores, want_probs) in zip(got, expected, strict=True):
+        assert scores == pytest.approx(want_scores, abs=1e-6)  # batches of 2 against one
+        assert probs == pytest.approx(want_probs, abs=1e-6)
+    assert head.keep_scores is False  # restored for the pipeline's other callers

@@ -46,6 +46,7 @@ except ImportError:  # `spacy package` imports each code file alone, outside its
     SPANS_KEY, flat_choice = _choice.SPANS_KEY, _choice.flat_choice
 
 MAX_SPANS_PER_CHAR = 4  # a bound on what one doc can hold, far above any real annotation
+SCORES_KEY = "zh_medner.span_scores"  # doc.user_data: the doc's scores, where `keep_scores`
 PREDICT_DOCS = 16  # docs per forward of the head at prediction, of similar lengths
 
 DEFAULT_MODEL = """
@@ -116,6 +117,8 @@ def make_span_head(
 
 
 class SpanHead(TrainablePipe):
+    keep_scores = False  # also leave each doc's [types, tokens, max_length] scores on it
+
     def __init__(
         self,
         vocab,
@@ -194,6 +197,8 @@ class SpanHead(TrainablePipe):
         for i, doc in enumerate(docs):
             n = len(doc)
             cells = self.model.ops.to_numpy(scores[i])[:, :n]
+            if self.keep_scores:  # for who scores confidence (pre-annotate), not predict again
+                doc.user_data[SCORES_KEY] = cells
             above = numpy.flatnonzero(cells > threshold)  # 4x numpy.nonzero of the 3-d mask
             t, start, dist = numpy.unravel_index(above, cells.shape)
             inside = start + dist < n  # the model masks the rest; scores from elsewhere may not

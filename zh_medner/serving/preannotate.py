@@ -38,7 +38,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..components.span_choice import SPANS_KEY
-from ..components.span_head import NEG_INF, SpanHead
+from ..components.span_head import NEG_INF, SCORES_KEY, SpanHead
 from ..io import EncodingError, TextInputError, iter_lines, write_text_atomic
 from ..jsonl import read_jsonl
 from ..training.selection import DEFAULT_STRATEGY, rank, uncertainty
@@ -71,10 +71,16 @@ def confidences(head: SpanHead, docs: Sequence[Doc]) -> list[tuple[dict, dict]]:
     """({"least_confident", "expected_errors"}, {(start_char, end_char, label): p}) for docs
     already run through the pipeline (selection.uncertainty; each label's own threshold).
 
-    `head.predict` reads what the encoder left on the docs (a transformer listener reads
-    doc._.trf_data), so only the span head itself runs again.
+    The scores are those the head left on each doc while `predict_items` ran it
+    (`SpanHead.keep_scores`); for a doc without them (a pipeline whose head does not keep
+    them) the head predicts again, reading what the encoder left on the doc
+    (doc._.trf_data), so only the span head runs again.
     """
-    scores = head.predict(list(docs))
+    scores = [doc.user_data.pop(SCORES_KEY, None) for doc in docs]
+    again = [i for i, s in enumerate(scores) if s is None]
+    if again:
+        for i, predicted in zip(again, head.predict([docs[i] for i in again])):
+            scores[i] = predicted
     thresholds = head.label_thresholds()
     labels = head.labels
     out = []
@@ -164,11 +170,18 @@ def predict_items(
         pending.clear()
 
     items = ((i, text, None) for i, text in enumerate(texts))
-    for _, doc, error in pipe_items(nlp, items, batch_size):
-        pending.append((doc, error))
-        if len(pending) >= batch_size:
-            yield from flush()
-    yield from flush()
+    keeps = getattr(head, "keep_scores", False)  # a packaged older head has none
+    if head is not None:
+        head.keep_scores = True  # the head's own scores, not a second prediction
+    try:
+        for _, doc, error in pipe_items(nlp, items, batch_size):
+            pending.append((doc, error))
+            if len(pending) >= batch_size:
+                yield from flush()
+        yield from flush()
+    finally:
+        if head is not None:
+            head.keep_scores = keeps
 
 
 def predict_docs(
