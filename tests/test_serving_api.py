@@ -323,26 +323,28 @@ def test_webhook_and_versions_answer_label_studio(client):
     assert client.get("/versions").json()["versions"] == ["zh_medner_test-0.0.1"]
 
 
+WARM_UP_SEEN: list = []  # (text, thread name) of each call of the probe below
+
+
+@Language.component("probe_warm_up")
+def probe_warm_up(doc):
+    WARM_UP_SEEN.append((doc.text, threading.current_thread().name))
+    if doc.text == "boom":
+        raise ValueError("boom")
+    return doc
+
+
 def test_the_pipeline_is_warmed_up_on_its_thread_before_the_first_request(caplog, monkeypatch):
-    seen = []
-    name = "probe_warm_up"
-    if name not in Language.factories:
-
-        @Language.component(name)
-        def probe(doc):
-            seen.append((doc.text, threading.current_thread().name))
-            if doc.text == "boom":
-                raise ValueError("boom")
-            return doc
-
+    WARM_UP_SEEN.clear()
     nlp = spacy.blank("zh")
-    nlp.add_pipe(name)
-    create_app(nlp)
-    assert [(text, thread.split("_")[0]) for text, thread in seen] == [(WARM_UP, "zh-medner-nlp")]
+    nlp.add_pipe("probe_warm_up")
+    create_app(nlp).state.annotator.worker.shutdown()
+    threads = [(text, thread.split("_")[0]) for text, thread in WARM_UP_SEEN]
+    assert threads == [(WARM_UP, "zh-medner-nlp")]
     # a pipeline that fails on it still starts (its requests get a 422); the log says why
     monkeypatch.setattr(api, "WARM_UP", "boom")
     with caplog.at_level("WARNING", logger="zh_medner.serving"):
-        create_app(nlp)
+        create_app(nlp).state.annotator.worker.shutdown()
     assert "failed on its warm-up text" in caplog.text
 
 

@@ -12,6 +12,7 @@ import numpy
 import pytest
 import spacy
 
+from zh_medner.components.span_head import SCORES_KEY
 from zh_medner.serving.preannotate import (
     InputError,
     confidences,
@@ -254,3 +255,16 @@ def test_pre_annotation_reads_the_heads_own_scores_instead_of_predicting_again(n
         assert scores == pytest.approx(want_scores, abs=1e-6)  # batches of 2 against one
         assert probs == pytest.approx(want_probs, abs=1e-6)
     assert head.keep_scores is False  # restored for the pipeline's other callers
+
+
+def test_the_heads_setting_is_restored_however_the_runs_end(nlp):
+    head = span_head(nlp)
+    first, second = predict_items(nlp, TEXTS), predict_items(nlp, TEXTS)
+    doc = next(first)[0]
+    assert SCORES_KEY not in doc.user_data  # read and dropped, not left on what is returned
+    next(second)
+    first.close()  # closed early, before the other run ends
+    assert head.keep_scores is True  # the other run still needs it
+    list(second)
+    assert head.keep_scores is False
+    assert SCORES_KEY not in nlp(TEXTS[0]).user_data

@@ -90,7 +90,10 @@ class Annotator:
     def _warm_up(self) -> None:
         """Run `WARM_UP` on the pipeline thread: a loaded transformer pipeline's first call
         does one-off work (the cmeee pipeline: ~270 ms, then ~10 ms a short record), which
-        the service's first request would otherwise wait for."""
+        the service's first request would otherwise wait for. It runs in `create_app`, so a
+        server that forks workers after making the app (gunicorn --preload) would fork a
+        process that has run torch (pipe.py's `use_processes` says why not to)."""
+        logger.info("warming the pipeline up")
         try:
             self.nlp(WARM_UP)
         except Exception:  # noqa: BLE001 - a request on such a pipeline gets its own 422

@@ -31,6 +31,7 @@ carry no score and they do not change the text's score. A pipeline without a spa
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy
@@ -170,18 +171,36 @@ def predict_items(
         pending.clear()
 
     items = ((i, text, None) for i, text in enumerate(texts))
-    keeps = getattr(head, "keep_scores", False)  # a packaged older head has none
-    if head is not None:
-        head.keep_scores = True  # the head's own scores, not a second prediction
-    try:
+    with kept_scores(head):  # the head's own scores, not a second prediction
         for _, doc, error in pipe_items(nlp, items, batch_size):
             pending.append((doc, error))
             if len(pending) >= batch_size:
                 yield from flush()
         yield from flush()
+
+
+_KEEPING: dict[int, tuple[int, bool]] = {}  # id(head) -> (runs inside, the head's own setting)
+
+
+@contextmanager
+def kept_scores(head: SpanHead | None):
+    """While inside, `head` leaves each doc's scores on it (`SpanHead.keep_scores`); runs that
+    overlap (two generators, finished in any order) are counted, and the last one out restores
+    the head's own setting. Not for two threads at once: the serving worker has one."""
+    if head is None:
+        yield
+        return
+    runs, own = _KEEPING.get(id(head), (0, getattr(head, "keep_scores", False)))
+    _KEEPING[id(head)] = (runs + 1, own)
+    head.keep_scores = True
+    try:
+        yield
     finally:
-        if head is not None:
-            head.keep_scores = keeps
+        runs, own = _KEEPING.pop(id(head))
+        if runs > 1:
+            _KEEPING[id(head)] = (runs - 1, own)
+        else:
+            head.keep_scores = own
 
 
 def predict_docs(
