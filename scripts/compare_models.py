@@ -12,7 +12,7 @@ from spacy.tokens import DocBin
 from wasabi import msg
 
 from zh_medner.evaluation.ner import compare_ner
-from zh_medner.io import PathError, check_outputs, write_text_atomic
+from zh_medner.io import PathError, check_input, check_outputs, write_text_atomic
 from zh_medner.serving.loading import check_model
 
 
@@ -34,11 +34,10 @@ def main(
 ):
     """Compare two pipelines on the same gold docs, paired by record."""
     try:
+        check_input(data)
         check_outputs([output], [data])
     except PathError as e:
-        msg.fail(str(e), exits=1)
-    if not data.is_file():
-        msg.fail(f"{data}: no such file", "pass a .spacy file (spacy project run convert)", exits=1)
+        msg.fail(str(e), "pass a .spacy file (spacy project run convert)", exits=1)
     for model in (model_a, model_b):  # both refused before either loads
         check_model(str(model))
     if gpu_id >= 0:
